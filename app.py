@@ -1,0 +1,56 @@
+"""DevOps Metrics: the Chalice app. Wiring only; the logic lives in chalicelib."""
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+from chalice import Chalice, IAMAuthorizer, Response
+
+from chalicelib import api
+from chalicelib import constants as C
+from chalicelib.config import Settings
+from chalicelib.http import handle_http
+from chalicelib.store import MetricsStore, utc_now
+
+app = Chalice(app_name="devops-metrics")
+iam = IAMAuthorizer()
+app.register_middleware(handle_http, "http")
+
+_CONTEXT: api.Context | None = None
+
+
+def context() -> api.Context:
+    """Settings and the table, created on first use and kept for the life of the Lambda container."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        settings = Settings.from_env()
+        client = boto3.client("dynamodb", region_name=settings.region, config=Config(
+            retries={"mode": "standard", "max_attempts": C.AWS_MAX_ATTEMPTS},
+            connect_timeout=C.AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=C.AWS_READ_TIMEOUT_SECONDS))
+        _CONTEXT = api.Context(settings, MetricsStore(client, settings.table_name, settings.region))
+    return _CONTEXT
+
+
+def _reply(reply: api.Reply) -> Response:
+    status, body = reply
+    return Response(body=body, status_code=status)
+
+
+@app.route("/metrics", methods=["POST"], authorizer=iam, content_types=["*/*"])
+def post_metrics() -> Response:
+    request = app.current_request
+    return _reply(api.post_metrics(context(), request.headers, request.raw_body, utc_now()))
+
+
+@app.route("/metrics", methods=["GET"], authorizer=iam)
+def list_metrics() -> Response:
+    return _reply(api.list_metrics(context(), app.current_request.query_params))
+
+
+@app.route("/metrics/summary", methods=["GET"], authorizer=iam)
+def metrics_summary() -> Response:
+    return _reply(api.metrics_summary(context(), app.current_request.query_params, utc_now()))
+
+
+@app.route("/health", methods=["GET"])
+def health() -> Response:
+    return _reply(api.health(context(), app.current_request.query_params, utc_now()))

@@ -1,0 +1,126 @@
+"""What each route does, apart from Chalice: plain inputs in, (status, body) out, ApiError on a 4xx."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib import constants as C
+from chalicelib import dora
+from chalicelib.config import Settings
+from chalicelib.errors import BodyTooLarge, InvalidJson, UnsupportedMediaType, ValidationFailed
+from chalicelib.health import check_health
+from chalicelib.models import Environment, Name, Timestamp, format_timestamp, parse_events
+from chalicelib.pagination import decode_token, encode_token
+from chalicelib.role import current_role, require_active
+from chalicelib.store import EventQuery, MetricsStore
+
+Reply = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a request needs: settings and this region's store."""
+
+    settings: Settings
+    store: MetricsStore
+
+
+def post_metrics(ctx: Context, headers: Mapping[str, str], raw_body: bytes, now: datetime) -> Reply:
+    _require_json(headers)
+    if len(raw_body) > C.MAX_BODY_BYTES:
+        raise BodyTooLarge(f"The body is {len(raw_body)} bytes; the limit is {C.MAX_BODY_BYTES}.")
+    try:
+        payload = json.loads(raw_body)
+    except (ValueError, RecursionError):
+        raise InvalidJson("The body is not valid JSON.") from None
+    events = parse_events(payload, now)
+    require_active(current_role(ctx.store, ctx.settings))
+    result = ctx.store.put_events(events, now)
+    return 201, {"ids": result.ids, "created": result.created, "duplicates": result.duplicates}
+
+
+def _require_json(headers: Mapping[str, str]) -> None:
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type or '(none)'!r} is not JSON; send 'Content-Type: application/json'."
+        )
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListParams(_Params):
+    service: Name | None = None
+    kind: Literal["deployment", "build", "incident", "gauge"] | None = None
+    environment: Environment = C.DEFAULT_ENVIRONMENT
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+    limit: int = Field(default=C.DEFAULT_PAGE_SIZE, ge=1, le=C.MAX_PAGE_SIZE)
+    next_token: str | None = Field(default=None, max_length=4096)
+
+
+class SummaryParams(_Params):
+    service: Name
+    environment: Environment = C.DEFAULT_ENVIRONMENT
+    days: int = Field(default=C.DEFAULT_SUMMARY_DAYS, ge=1, le=C.MAX_SUMMARY_DAYS)
+
+
+class HealthParams(_Params):
+    deep: Literal["true", "false"] = "false"
+
+
+def _params(model: type[_Params], query: Mapping[str, str] | None) -> Any:
+    try:
+        return model.model_validate(dict(query or {}), context={})
+    except ValidationError as error:
+        details = [{"field": ".".join(str(p) for p in err["loc"]) or "(query)",
+                    "message": err["msg"].removeprefix("Value error, "), "type": err["type"]}
+                   for err in error.errors(include_input=False, include_url=False)]
+        raise ValidationFailed("Invalid query parameters.", details) from None
+
+
+def list_metrics(ctx: Context, query: Mapping[str, str] | None) -> Reply:
+    params: ListParams = _params(ListParams, query)
+    if params.since and params.until and params.since > params.until:
+        raise ValidationFailed("'since' is after 'until'.",
+                               [{"field": "since", "message": "must not be after until", "type": "range"}])
+    event_query = EventQuery(
+        environment=params.environment,
+        kinds=(params.kind,) if params.kind else C.KINDS,
+        service=params.service,
+        since=params.since,
+        until=params.until,
+        limit=params.limit,
+    )
+    cursors = decode_token(params.next_token, event_query)
+    items, next_cursors = ctx.store.list_events(event_query, cursors)
+    return 200, {"items": items, "next_token": encode_token(event_query, next_cursors)}
+
+
+def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
+    params: SummaryParams = _params(SummaryParams, query)
+    start = now - timedelta(days=params.days)
+    deployments = list(ctx.store.events_between(params.environment, params.service, "deployment", start, now))
+    incident_start = start - timedelta(days=C.INCIDENT_LOOKBACK_DAYS)
+    incidents = list(ctx.store.events_between(params.environment, params.service, "incident", incident_start, now))
+    body: dict[str, Any] = {
+        "service": params.service,
+        "environment": params.environment,
+        "days": params.days,
+        "window": {"start": format_timestamp(start), "end": format_timestamp(now)},
+    }
+    body.update(dora.summarize(deployments, incidents, start, now, params.days))
+    return 200, body
+
+
+def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
+    params: HealthParams = _params(HealthParams, query)
+    report = check_health(ctx.settings, ctx.store, now, deep=params.deep == "true")
+    return report.status_code, report.body
+

@@ -1,0 +1,74 @@
+"""Limits, tiers, intervals and key layout: every tunable number of the service, in one place."""
+from __future__ import annotations
+
+from typing import Final
+
+# --- Event kinds -------------------------------------------------------------------------------
+KINDS: Final = ("build", "deployment", "gauge", "incident")
+DEFAULT_ENVIRONMENT: Final = "production"
+
+# --- Input limits (POST /metrics) --------------------------------------------------------------
+MAX_BODY_BYTES: Final = 256 * 1024
+MAX_EVENTS_PER_REQUEST: Final = 100
+MAX_SERVICE_LENGTH: Final = 128
+MAX_ENVIRONMENT_LENGTH: Final = 64
+MAX_ID_LENGTH: Final = 128
+MAX_ATTRIBUTES: Final = 20
+MAX_ATTRIBUTE_KEY_LENGTH: Final = 128
+MAX_ATTRIBUTE_VALUE_LENGTH: Final = 1024
+MAX_TEXT_LENGTH: Final = 256  # pipeline names, severities, commit ids
+MAX_GAUGE_NAME_LENGTH: Final = 255
+MAX_BUILD_DURATION_SECONDS: Final = 7 * 24 * 3600
+MAX_FUTURE_SKEW_SECONDS: Final = 24 * 3600  # timestamps further ahead than this are rejected
+NAME_PATTERN: Final = r"^[A-Za-z0-9._-]+$"  # service and environment
+ID_PATTERN: Final = r"^[A-Za-z0-9._:-]+$"  # client ids; ':' allows ARN-like execution ids
+
+# --- Reads (GET /metrics, GET /metrics/summary) -------------------------------------------------
+DEFAULT_PAGE_SIZE: Final = 100
+MAX_PAGE_SIZE: Final = 500
+DEFAULT_SUMMARY_DAYS: Final = 30
+MAX_SUMMARY_DAYS: Final = 365
+# Incidents opened up to this long before a summary window still count when resolved inside it.
+INCIDENT_LOOKBACK_DAYS: Final = 90
+
+# --- DORA tiers (DORA "Accelerate State of DevOps" thresholds) ---------------------------------
+DAY_HOURS: Final = 24.0
+# deployment_frequency, successful deployments per day: value >= threshold earns the tier.
+DEPLOYMENT_FREQUENCY_TIERS: Final = (("elite", 1.0), ("high", 1.0 / 7), ("medium", 1.0 / 30))
+# lead_time_for_changes, hours: value < threshold earns the tier.
+LEAD_TIME_TIERS: Final = (("elite", 24.0), ("high", 168.0), ("medium", 720.0))
+# change_failure_rate, ratio: value <= threshold earns the tier.
+CHANGE_FAILURE_RATE_TIERS: Final = (("elite", 0.15), ("high", 0.30), ("medium", 0.45))
+# time_to_restore, hours: value < threshold earns the tier.
+TIME_TO_RESTORE_TIERS: Final = (("elite", 1.0), ("high", 24.0), ("medium", 168.0))
+LOWEST_TIER: Final = "low"
+
+# --- Table layout -------------------------------------------------------------------------------
+TABLE_NAME_PREFIX: Final = "devops-metrics-"
+GSI_NAME: Final = "gsi1"
+EVENT_PK_PREFIX: Final = "M#"  # M#<environment>#<service>
+IDEMPOTENCY_PK_PREFIX: Final = "ID#"  # ID#<client id>, one per client-supplied id
+IDEMPOTENCY_SK: Final = "ID"
+CONTROL_PK: Final = "_control"  # per-region control items, never replicated
+FAILOVER_SK: Final = "failover"  # active region and failover epoch (owned by DR)
+HEARTBEAT_SK: Final = "replication-heartbeat"  # written by the replication sweep
+HEALTH_SK: Final = "health-last"  # written by the scheduled health check
+TTL_ATTRIBUTE: Final = "expires_at"
+# sk bounds: '~' sorts after every character an id, a service or a timestamp may hold.
+KEY_UPPER_SENTINEL: Final = "~"
+
+# --- Replication and health -------------------------------------------------------------------
+RPO_TARGET_SECONDS: Final = 60  # replication lag above this makes deep health fail
+
+# --- DynamoDB request shaping ------------------------------------------------------------------
+BATCH_GET_MAX_KEYS: Final = 100
+BATCH_WRITE_MAX_ITEMS: Final = 25  # AWS rejects more; moto accepts 26, so enforce it here
+AWS_MAX_ATTEMPTS: Final = 5  # botocore "standard" retry mode: throttling, 5xx, dropped connections
+AWS_CONNECT_TIMEOUT_SECONDS: Final = 2.0
+AWS_READ_TIMEOUT_SECONDS: Final = 5.0
+UNPROCESSED_RETRIES: Final = 8  # rounds of UnprocessedItems/UnprocessedKeys before giving up (503)
+WRITE_CONCURRENCY: Final = 8  # parallel conditional puts of idempotency records in one request
+
+# --- Observability -----------------------------------------------------------------------------
+CORRELATION_HEADER: Final = "X-Correlation-Id"
+MAX_CORRELATION_ID_LENGTH: Final = 128

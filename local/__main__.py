@@ -1,0 +1,5 @@
+import sys
+
+from local.stack import main
+
+sys.exit(main())

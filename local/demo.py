@@ -1,0 +1,77 @@
+"""A demo data set: five services over the last four weeks, chosen so that the DORA summary shows
+every tier (elite, high, medium, low) somewhere."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+
+import requests
+
+DEMO_DAYS = 28
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class Profile:
+    service: str
+    deployments: int  # over DEMO_DAYS
+    lead_hours: float
+    failing: frozenset[int]  # indexes of deployments that fail or are rolled back
+    restore_hours: float  # for the incident each failure causes
+
+
+PROFILES = (
+    Profile("checkout", 56, 3.0, frozenset({19, 39}), 0.5),  # elite on all four keys
+    Profile("payments", 14, 72.0, frozenset({3, 7, 11}), 6.0),  # high
+    Profile("inventory", 3, 240.0, frozenset({2}), 72.0),  # medium
+    Profile("legacy-billing", 3, 300.0, frozenset({0, 1, 2}), 200.0),  # low (and no successful deployment)
+    Profile("data-pipeline", 1, 960.0, frozenset(), 0.0),  # low lead time
+)
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def demo_events(now: datetime) -> Iterator[dict[str, Any]]:
+    start = now - timedelta(days=DEMO_DAYS)
+    for p in PROFILES:
+        step = timedelta(days=DEMO_DAYS) / p.deployments
+        for i in range(p.deployments):
+            at = start + step * (i + 0.5)
+            deployment_id = f"demo-{p.service}-deployment-{i}"
+            status = "success"
+            if i in p.failing:
+                status = "rolled_back" if i % 2 else "failure"
+            yield {"kind": "build", "service": p.service, "id": f"demo-{p.service}-build-{i}",
+                   "timestamp": _iso(at - timedelta(minutes=20)), "status": "succeeded",
+                   "duration_seconds": 300 + 17 * i % 240, "pipeline": f"{p.service}-pipeline"}
+            yield {"kind": "deployment", "service": p.service, "id": deployment_id, "timestamp": _iso(at),
+                   "status": status, "commit_sha": hashlib.sha1(deployment_id.encode()).hexdigest(),
+                   "commit_timestamp": _iso(at - timedelta(hours=p.lead_hours)),
+                   "pipeline": f"{p.service}-pipeline"}
+            if i in p.failing:
+                opened = at + timedelta(minutes=10)
+                resolved = opened + timedelta(hours=p.restore_hours)
+                incident: dict[str, Any] = {
+                    "kind": "incident", "service": p.service, "id": f"demo-{p.service}-incident-{i}",
+                    "timestamp": _iso(opened), "opened_at": _iso(opened), "severity": "sev2",
+                    "deployment_id": deployment_id}
+                if resolved < now:
+                    incident["resolved_at"] = _iso(resolved)
+                yield incident
+        yield {"kind": "gauge", "service": p.service, "id": f"demo-{p.service}-coverage",
+               "timestamp": _iso(now - timedelta(hours=1)), "name": "test_coverage", "value": 81.5,
+               "unit": "Percent"}
+
+
+def load_demo_data(api_url: str, now: datetime) -> int:
+    """POST the demo events through the API, 100 per request; returns how many were sent."""
+    events = list(demo_events(now))
+    for start in range(0, len(events), BATCH):
+        response = requests.post(f"{api_url}/metrics", json={"events": events[start:start + BATCH]}, timeout=30)
+        if response.status_code != 201:
+            raise RuntimeError(f"loading demo data failed: {response.status_code} {response.text}")
+    return len(events)

@@ -1,0 +1,156 @@
+"""The local stack: moto's server, the regional template in both regions, the primary and the
+standby app under `chalice local`, and the demo data. One foreground process; Ctrl-C stops it all."""
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from local.demo import load_demo_data
+from local.emulator import ROOT, Emulator, clean_env, deploy_all
+
+STAGE = "dev"
+PRIMARY_REGION = "us-east-1"
+DR_REGION = "us-west-2"
+LOG_DIR = ROOT / ".local-stack"
+
+
+@dataclass
+class LocalStack:
+    moto_port: int = 5000
+    primary_port: int = 8000
+    standby_port: int = 8001
+    demo_data: bool = True
+    emulator: Emulator | None = None
+    apps: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def primary_url(self) -> str:
+        return f"http://127.0.0.1:{self.primary_port}"
+
+    @property
+    def standby_url(self) -> str:
+        return f"http://127.0.0.1:{self.standby_port}"
+
+    def start(self) -> None:
+        LOG_DIR.mkdir(exist_ok=True)
+        _step(f"starting moto's server on port {self.moto_port} (log: {LOG_DIR / 'moto.log'})")
+        self.emulator = Emulator.start(self.moto_port, LOG_DIR / "moto.log")
+        _step(f"deploying dr/regional.yaml (stage {STAGE}) to {PRIMARY_REGION} and {DR_REGION}")
+        self.outputs = deploy_all(self.emulator, STAGE, (PRIMARY_REGION, DR_REGION))
+        for region, port in ((PRIMARY_REGION, self.primary_port), (DR_REGION, self.standby_port)):
+            _step(f"starting the app for {region} on port {port} (log: {LOG_DIR / f'app-{region}.log'})")
+            self.apps[region] = self._start_app(region, port)
+        for region, url in ((PRIMARY_REGION, self.primary_url), (DR_REGION, self.standby_url)):
+            self._wait_healthy(region, url)
+        if self.demo_data:
+            count = load_demo_data(self.primary_url, datetime.now(timezone.utc))
+            _step(f"loaded {count} demo events through POST /metrics")
+
+    def _start_app(self, region: str, port: int) -> subprocess.Popen[bytes]:
+        assert self.emulator is not None
+        env = {**clean_env(), **self.emulator.env(region), "AWS_XRAY_SDK_ENABLED": "false"}
+        log = open(LOG_DIR / f"app-{region}.log", "ab")
+        chalice = str(Path(sys.executable).parent / "chalice")
+        return subprocess.Popen(
+            [chalice, "local", "--stage", STAGE, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def _wait_healthy(self, region: str, url: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.apps[region].poll() is not None:
+                raise RuntimeError(f"the {region} app exited; see {LOG_DIR / f'app-{region}.log'}")
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the {region} app did not become healthy at {url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        for process in self.apps.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.apps.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if self.emulator is not None:
+            self.emulator.stop()
+
+    def banner(self) -> str:
+        assert self.emulator is not None
+        table = self.outputs[PRIMARY_REGION]["TableName"]
+        endpoint = self.emulator.endpoint
+        return f"""
+DevOps Metrics is running locally.
+
+  Primary API  ({PRIMARY_REGION}, active)   {self.primary_url}
+  Standby API  ({DR_REGION}, standby)  {self.standby_url}
+  AWS emulator (moto, all regions)   {endpoint}
+  Table (both regions)               {table}
+  Alert topic ({PRIMARY_REGION})           {self.outputs[PRIMARY_REGION]['AlertTopicArn']}
+
+Try it:
+  curl -s {self.primary_url}/health
+  curl -s -X POST {self.primary_url}/metrics -H 'Content-Type: application/json' \\
+       -d '{{"kind": "deployment", "service": "checkout", "status": "success", "id": "my-first-deploy"}}'
+  curl -s '{self.primary_url}/metrics?service=checkout&kind=deployment&limit=5'
+  curl -s '{self.primary_url}/metrics/summary?service=checkout&days=30'
+  curl -s -X POST {self.standby_url}/metrics -H 'Content-Type: application/json' -d '{{"kind": "build", "service": "checkout", "status": "succeeded"}}'   # 503: standby is read-only
+
+Inspect the emulated AWS with the aws CLI or boto3 (any credentials work):
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
+    aws --endpoint-url {endpoint} --region {PRIMARY_REGION} dynamodb scan --table-name {table} --max-items 5
+
+Logs are in {LOG_DIR}/. Press Ctrl-C to stop.
+"""
+
+
+def _step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument("command", choices=["up"], help="up: start the local stack in the foreground")
+    parser.add_argument("--moto-port", type=int, default=5000, help="port of moto's server (default 5000)")
+    parser.add_argument("--port", type=int, default=8000, help="port of the primary API (default 8000)")
+    parser.add_argument("--standby-port", type=int, default=8001, help="port of the standby API (default 8001)")
+    parser.add_argument("--no-demo-data", action="store_true", help="start with empty tables")
+    args = parser.parse_args(argv)
+    stack = LocalStack(args.moto_port, args.port, args.standby_port, demo_data=not args.no_demo_data)
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        stack.start()
+        print(stack.banner(), flush=True)
+        while all(p.poll() is None for p in stack.apps.values()):
+            time.sleep(0.5)
+        _step("an app process exited; stopping")
+        return 1
+    except KeyboardInterrupt:
+        _step("stopping")
+        return 0
+    except Exception as error:  # noqa: BLE001 - a start-up failure is reported, then everything stops
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+        _step("stopped")

@@ -1,0 +1,85 @@
+"""Shared fixtures: one moto server for the session with the real regional template deployed in
+both regions, emptied between tests, and Chalice test clients of the real app pointed at it."""
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any, Iterator
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from local.emulator import Emulator, deploy_all
+
+STAGE = "dev"
+PRIMARY = "us-east-1"
+DR = "us-west-2"
+TABLE = f"devops-metrics-{STAGE}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    emulator = Emulator.start(free_port())
+    deploy_all(emulator, STAGE, (PRIMARY, DR))
+    yield emulator
+    emulator.stop()
+
+
+def empty_table(emulator: Emulator, region: str) -> None:
+    """Delete every item (a test-only Scan; the app never scans)."""
+    ddb = emulator.client("dynamodb", region)
+    for page in ddb.get_paginator("scan").paginate(TableName=TABLE, ProjectionExpression="pk, sk"):
+        for item in page["Items"]:
+            ddb.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+@pytest.fixture
+def aws(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """The emulator with empty tables, and this process's AWS settings pointed at it."""
+    for region in (PRIMARY, DR):
+        empty_table(emulator, region)
+    for name, value in emulator.env(PRIMARY).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    yield emulator
+
+
+def app_client(monkeypatch: pytest.MonkeyPatch, region: str) -> Client:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setattr(app_module, "_CONTEXT", None)
+    return Client(app_module.app, stage_name=STAGE)
+
+
+@pytest.fixture
+def client(aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """The app as deployed in the primary region (us-east-1)."""
+    with app_client(monkeypatch, PRIMARY) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def standby_client(aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """The app as deployed in the DR region (us-west-2)."""
+    with app_client(monkeypatch, DR) as test_client:
+        yield test_client
+
+
+def count_items(emulator: Emulator, region: str = PRIMARY) -> int:
+    ddb = emulator.client("dynamodb", region)
+    return sum(page["Count"] for page in ddb.get_paginator("scan").paginate(TableName=TABLE, Select="COUNT"))
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def post(client: Client, body: Any, headers: dict[str, str] | None = None) -> Any:
+    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.http.post("/metrics", headers=headers or JSON, body=raw)
