@@ -4,6 +4,7 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 from chalice import Chalice, IAMAuthorizer, Response
+from chalice.app import Request
 
 from chalicelib import api
 from chalicelib import constants as C
@@ -30,6 +31,12 @@ def context() -> api.Context:
     return _CONTEXT
 
 
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None  # Chalice sets it for every HTTP invocation
+    return request
+
+
 def _reply(reply: api.Reply) -> Response:
     status, body = reply
     return Response(body=body, status_code=status)
@@ -37,20 +44,20 @@ def _reply(reply: api.Reply) -> Response:
 
 @app.route("/metrics", methods=["POST"], authorizer=iam, content_types=["*/*"])
 def post_metrics() -> Response:
-    request = app.current_request
+    request = _request()
     return _reply(api.post_metrics(context(), request.headers, request.raw_body, utc_now()))
 
 
 @app.route("/metrics", methods=["GET"], authorizer=iam)
 def list_metrics() -> Response:
-    return _reply(api.list_metrics(context(), app.current_request.query_params))
+    return _reply(api.list_metrics(context(), _request().query_params))
 
 
 @app.route("/metrics/summary", methods=["GET"], authorizer=iam)
 def metrics_summary() -> Response:
-    return _reply(api.metrics_summary(context(), app.current_request.query_params, utc_now()))
+    return _reply(api.metrics_summary(context(), _request().query_params, utc_now()))
 
 
 @app.route("/health", methods=["GET"])
 def health() -> Response:
-    return _reply(api.health(context(), app.current_request.query_params, utc_now()))
+    return _reply(api.health(context(), _request().query_params, utc_now()))

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,8 +30,10 @@ class Context:
     store: MetricsStore
 
 
-def post_metrics(ctx: Context, headers: Mapping[str, str], raw_body: bytes, now: datetime) -> Reply:
+def post_metrics(ctx: Context, headers: Mapping[str, str], raw_body: bytes | str, now: datetime) -> Reply:
     _require_json(headers)
+    if isinstance(raw_body, str):
+        raw_body = raw_body.encode()
     if len(raw_body) > C.MAX_BODY_BYTES:
         raise BodyTooLarge(f"The body is {len(raw_body)} bytes; the limit is {C.MAX_BODY_BYTES}.")
     try:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from statistics import median
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from chalicelib import constants as C
 

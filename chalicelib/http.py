@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalice.app import Request, Response
 
@@ -12,7 +13,7 @@ from chalicelib import constants as C
 from chalicelib.errors import ApiError, error_body
 
 log = logging.getLogger("devops_metrics")
-_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:/=+-]{1,%d}$" % C.MAX_CORRELATION_ID_LENGTH)
+_CORRELATION_ID = re.compile(rf"^[A-Za-z0-9._:/=+-]{{1,{C.MAX_CORRELATION_ID_LENGTH}}}$")
 
 
 def correlation_id(headers: Any) -> str:

@@ -42,9 +42,12 @@ def parse_timestamp(value: Any) -> datetime:
     return parsed
 
 
+SORT_KEY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
 def format_timestamp(value: datetime) -> str:
     """Fixed-width UTC form, so that string order is time order (used in sort keys)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(timezone.utc).strftime(SORT_KEY_TIME_FORMAT)
 
 
 Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]

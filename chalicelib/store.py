@@ -17,16 +17,17 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import constants as C
 from chalicelib.errors import IdConflict, InvalidNextToken, Unavailable
-from chalicelib.models import AnyEvent, content_hash, format_timestamp
+from chalicelib.models import SORT_KEY_TIME_FORMAT, AnyEvent, content_hash, format_timestamp
 
 Item = dict[str, dict[str, Any]]  # a DynamoDB item in the low-level wire format
 Key = dict[str, str]  # a plain key (attribute name -> string value), as carried in page cursors
@@ -197,8 +198,8 @@ class MetricsStore:
             return set(), []
         with ThreadPoolExecutor(max_workers=min(C.WRITE_CONCURRENCY, len(writes))) as pool:
             outcomes = list(pool.map(self._claim, writes))
-        claimed = {w.event_id for w, record in zip(writes, outcomes) if record is None}
-        raced = [(w, record) for w, record in zip(writes, outcomes) if record is not None]
+        claimed = {w.event_id for w, record in zip(writes, outcomes, strict=True) if record is None}
+        raced = [(w, record) for w, record in zip(writes, outcomes, strict=True) if record is not None]
         try:
             _raise_on_conflicts(raced)
         except IdConflict:
@@ -238,7 +239,7 @@ class MetricsStore:
         for write, record in repeats:
             event_sk = record["event_sk"]["S"]
             if event_sk not in present:
-                stamp = datetime.strptime(event_sk.split("#")[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+                stamp = datetime.strptime(event_sk.split("#")[1], SORT_KEY_TIME_FORMAT).replace(tzinfo=timezone.utc)
                 lost.append(self._event_item(write.event, write.event_id, write.digest, now, timestamp=stamp))
         return lost
 
@@ -274,7 +275,8 @@ class MetricsStore:
 
     # ---- reads ----------------------------------------------------------------------------------
 
-    def list_events(self, query: EventQuery, cursors: Mapping[str, Cursor]) -> tuple[list[dict[str, Any]], dict[str, Cursor]]:
+    def list_events(self, query: EventQuery,
+                    cursors: Mapping[str, Cursor]) -> tuple[list[dict[str, Any]], dict[str, Cursor]]:
         """One page of events, newest first, merged across kinds. Issues one Query per unfinished kind."""
         pages: list[_Page] = []
         for kind in query.kinds:

@@ -3,9 +3,10 @@ every tier (elite, high, medium, low) somewhere."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 

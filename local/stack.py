@@ -110,7 +110,8 @@ Try it:
        -d '{{"kind": "deployment", "service": "checkout", "status": "success", "id": "my-first-deploy"}}'
   curl -s '{self.primary_url}/metrics?service=checkout&kind=deployment&limit=5'
   curl -s '{self.primary_url}/metrics/summary?service=checkout&days=30'
-  curl -s -X POST {self.standby_url}/metrics -H 'Content-Type: application/json' -d '{{"kind": "build", "service": "checkout", "status": "succeeded"}}'   # 503: standby is read-only
+  curl -s -X POST {self.standby_url}/metrics -H 'Content-Type: application/json' \\
+       -d '{{"kind": "build", "service": "checkout", "status": "succeeded"}}'   # 503: the standby is read-only
 
 Inspect the emulated AWS with the aws CLI or boto3 (any credentials work):
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from chalice.test import Client
@@ -36,8 +37,9 @@ def empty_table(emulator: Emulator, region: str) -> None:
     """Delete every item (a test-only Scan; the app never scans)."""
     ddb = emulator.client("dynamodb", region)
     for page in ddb.get_paginator("scan").paginate(TableName=TABLE, ProjectionExpression="pk, sk"):
-        for item in page["Items"]:
-            ddb.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+        for start in range(0, len(page["Items"]), 25):
+            deletes = [{"DeleteRequest": {"Key": key}} for key in page["Items"][start:start + 25]]
+            ddb.batch_write_item(RequestItems={TABLE: deletes})
 
 
 @pytest.fixture

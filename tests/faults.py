@@ -5,14 +5,18 @@ connection. botocore's retry policy sees them exactly as it would see the real t
 """
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
 
-FAULTS = ("throttle", "server_error", "dropped_connection")
+FAULTS = ("throttle", "server_error", "dropped_connection", "unprocessed")
+_UNPROCESSED = {"BatchWriteItem": ("UnprocessedItems", "RequestItems"),
+                "BatchGetItem": ("UnprocessedKeys", "RequestItems")}
 
 
 class _Raw:
@@ -26,12 +30,42 @@ class _Raw:
         return self._body
 
 
+_ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#"
+
+
 def fault_response(kind: str, url: str) -> AWSResponse:
     if kind == "throttle":
-        status, body = 400, b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'
+        status, body = 400, {"__type": _ERROR_TYPE + "ThrottlingException", "message": "Rate exceeded"}
     else:
-        status, body = 500, b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal"}'
-    return AWSResponse(url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(body))
+        status, body = 500, {"__type": _ERROR_TYPE + "InternalServerError", "message": "Internal"}
+    return AWSResponse(url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(json.dumps(body).encode()))
+
+
+def partial_batch(operation: str, request: Any) -> AWSResponse:
+    """Send only the first half of a batch to the server and answer the rest as unprocessed, as
+    DynamoDB does when a partition is throttled."""
+    unprocessed_field, request_field = _UNPROCESSED[operation]
+    payload = json.loads(request.body)
+    kept: dict[str, Any] = {}
+    left: dict[str, Any] = {}
+    for table, entry in payload[request_field].items():
+        entries = entry if operation == "BatchWriteItem" else entry["Keys"]
+        half = len(entries) // 2
+        if operation == "BatchWriteItem":
+            kept[table], left[table] = entries[:half], entries[half:]
+        else:
+            kept[table] = {**entry, "Keys": entries[:half]}
+            left[table] = {**entry, "Keys": entries[half:]}
+    kept = {t: e for t, e in kept.items() if (e if operation == "BatchWriteItem" else e["Keys"])}
+    if kept:
+        sent = requests.post(request.url, data=json.dumps({**payload, request_field: kept}),
+                             headers=dict(request.headers.items()), timeout=10)
+        answer = sent.json()
+    else:
+        answer = {"Responses": {}} if operation == "BatchGetItem" else {}
+    answer[unprocessed_field] = left
+    return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"},
+                       _Raw(json.dumps(answer).encode()))
 
 
 @dataclass
@@ -66,8 +100,13 @@ class FaultInjector:
             self.burst -= 1
         elif self._random.random() >= self.rate:
             return None
-        kind = self._random.choice(self.kinds)
+        kinds = [k for k in self.kinds if k != "unprocessed" or operation in _UNPROCESSED]
+        if not kinds:
+            return None
+        kind = self._random.choice(kinds)
         self.injected.append(f"{operation}:{kind}")
         if kind == "dropped_connection":
             raise ConnectionClosedError(endpoint_url=request.url)
+        if kind == "unprocessed":
+            return partial_batch(operation, request)
         return fault_response(kind, request.url)

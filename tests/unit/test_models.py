@@ -84,7 +84,8 @@ def test_batch_shape_is_enforced(payload: object) -> None:
 
 def test_content_hash_ignores_notation_but_not_content() -> None:
     (a,) = parse_events({**DEPLOY, "id": "x", "timestamp": "2026-11-22T12:00:00Z"}, NOW)
-    (b,) = parse_events({**DEPLOY, "id": "x", "timestamp": "2026-11-22T14:00:00+02:00", "environment": "production"}, NOW)
+    (b,) = parse_events({**DEPLOY, "id": "x", "timestamp": "2026-11-22T14:00:00+02:00",
+                         "environment": "production"}, NOW)
     (c,) = parse_events({**DEPLOY, "id": "x", "timestamp": "2026-11-22T12:00:01Z"}, NOW)
     assert content_hash(a) == content_hash(b) != content_hash(c)
 

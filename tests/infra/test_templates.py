@@ -1,0 +1,123 @@
+"""Templates and policies: cfn-lint, chalice package, least privilege, and the table's safety settings."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.emulator import ROOT, load_template
+
+BIN = Path(sys.executable).parent
+STAGES = ("dev", "prod", "prod-dr")
+STAGE_TABLE = {"dev": "devops-metrics-dev", "prod": "devops-metrics-prod", "prod-dr": "devops-metrics-prod"}
+REGIONS = ("us-east-1", "us-west-2")
+
+
+def cfn_lint(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "cfn-lint"), *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_the_regional_template_is_cfn_lint_clean_with_info_rules() -> None:
+    result = cfn_lint("-c", "I", "--", "dr/regional.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_table_is_protected_and_shaped_as_designed() -> None:
+    table = load_template(ROOT / "dr" / "regional.yaml")["Resources"]["MetricsTable"]
+    props = table["Properties"]
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["DeletionProtectionEnabled"] is True
+    assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert [k["AttributeName"] for k in props["KeySchema"]] == ["pk", "sk"]
+    assert [g["IndexName"] for g in props["GlobalSecondaryIndexes"]] == ["gsi1"]
+
+
+def test_the_emulated_table_has_what_moto_skips_applied(emulator) -> None:
+    ddb = emulator.client("dynamodb", "us-west-2")
+    assert ddb.describe_time_to_live(TableName="devops-metrics-dev")["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    backups = ddb.describe_continuous_backups(TableName="devops-metrics-dev")["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def statements(stage: str) -> Iterator[dict[str, Any]]:
+    yield from json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())["Statement"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_policies_have_no_wildcard_action(stage: str) -> None:
+    for statement in statements(stage):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), statement
+        assert statement["Effect"] == "Allow" and "NotAction" not in statement
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_table_permissions_name_the_stage_table_in_both_regions_only(stage: str) -> None:
+    table = STAGE_TABLE[stage]
+    expected = {f"arn:aws:dynamodb:{r}:*:table/{table}{suffix}" for r in REGIONS for suffix in ("", "/index/gsi1")}
+    dynamodb = [s for s in statements(stage) if any(a.startswith("dynamodb:") for a in s["Action"])]
+    assert {arn for s in dynamodb for arn in s["Resource"]} == expected
+
+
+def test_config_declares_the_three_stages_with_their_own_policy() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["autogen_policy"] is False
+    for stage in STAGES:
+        assert config["stages"][stage]["iam_policy_file"] == f"policy-{stage}.json"
+        assert config["stages"][stage]["environment_variables"]["TABLE_NAME"] == STAGE_TABLE[stage]
+
+
+def test_runtime_requirements_hold_no_aws_sdk_or_dev_tools() -> None:
+    names = {line.split("==")[0].split(">=")[0].strip().lower()
+             for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")}
+    assert names.isdisjoint({"boto3", "botocore", "chalice", "moto", "pytest", "cfn-lint", "hypothesis"})
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for stage in ("prod", "prod-dr"):
+        target = tmp_path_factory.mktemp(stage)
+        env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1" if stage == "prod" else "us-west-2"}
+        result = subprocess.run([str(BIN / "chalice"), "package", "--stage", stage, str(target)],
+                                capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+        out[stage] = target
+    return out
+
+
+@pytest.mark.infra
+@pytest.mark.parametrize("stage", ["prod", "prod-dr"])
+def test_chalice_package_output_is_cfn_lint_clean(packaged: dict[str, Path], stage: str) -> None:
+    result = cfn_lint("--", str(packaged[stage] / "sam.json"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.infra
+def test_the_package_requires_iam_auth_on_metrics_and_none_on_health(packaged: dict[str, Path]) -> None:
+    template = json.loads((packaged["prod"] / "sam.json").read_text())
+    paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            if path.startswith("/metrics"):
+                assert operation.get("security") == [{"sigv4": []}], (path, method)
+            else:
+                assert "security" not in operation, (path, method)
+
+
+@pytest.mark.infra
+def test_the_package_does_not_bundle_boto3(packaged: dict[str, Path]) -> None:
+    names = zipfile.ZipFile(packaged["prod"] / "deployment.zip").namelist()
+    assert "app.py" in names and any(n.startswith("pydantic/") for n in names)
+    assert not any(n.startswith(("boto3/", "botocore/", "moto/", "local/", "tests/")) for n in names)
