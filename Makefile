@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins an old boto3, so it gets a virtual environment of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: up test bench clean
 
@@ -14,12 +17,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
 ## up: start moto, the regional stacks, both apps and the demo data (Ctrl-C stops). ARGS="--no-demo-data"
 up: $(STAMP)
 	$(PY) -m local up $(ARGS)
 
-## test: the whole suite: unit, integration (moto server), end-to-end (local stack), templates
-test: $(STAMP)
+## test: the whole suite: unit, integration (moto server), end-to-end (local stack), templates (cfn-lint, checkov)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(PY) -m pytest $(ARGS)
 
 ## bench: the benchmark scripts; they print figures
@@ -29,4 +37,4 @@ bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_package.py
 
 clean:
-	rm -rf $(VENV) .local-stack .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .local-stack .pytest_cache

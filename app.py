@@ -4,9 +4,9 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 from chalice import Chalice, IAMAuthorizer, Response
-from chalice.app import Request
+from chalice.app import CloudWatchEvent, Request
 
-from chalicelib import api
+from chalicelib import api, delivery
 from chalicelib import constants as C
 from chalicelib.config import Settings
 from chalicelib.http import handle_http
@@ -17,6 +17,9 @@ iam = IAMAuthorizer()
 app.register_middleware(handle_http, "http")
 
 _CONTEXT: api.Context | None = None
+_HISTORY: delivery.PipelineHistory | None = None
+_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.AWS_MAX_ATTEMPTS},
+                     connect_timeout=C.AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=C.AWS_READ_TIMEOUT_SECONDS)
 
 
 def context() -> api.Context:
@@ -24,11 +27,18 @@ def context() -> api.Context:
     global _CONTEXT
     if _CONTEXT is None:
         settings = Settings.from_env()
-        client = boto3.client("dynamodb", region_name=settings.region, config=Config(
-            retries={"mode": "standard", "max_attempts": C.AWS_MAX_ATTEMPTS},
-            connect_timeout=C.AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=C.AWS_READ_TIMEOUT_SECONDS))
+        client = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
         _CONTEXT = api.Context(settings, MetricsStore(client, settings.table_name, settings.region))
     return _CONTEXT
+
+
+def pipeline_history() -> delivery.PipelineHistory:
+    global _HISTORY
+    if _HISTORY is None:
+        region = context().settings.region
+        _HISTORY = delivery.PipelineHistory(boto3.client("codepipeline", region_name=region, config=_AWS_CONFIG),
+                                            boto3.client("codecommit", region_name=region, config=_AWS_CONFIG))
+    return _HISTORY
 
 
 def _request() -> Request:
@@ -61,3 +71,8 @@ def metrics_summary() -> Response:
 @app.route("/health", methods=["GET"])
 def health() -> Response:
     return _reply(api.health(context(), _request().query_params, utc_now()))
+
+
+@app.on_cw_event(delivery.PIPELINE_EVENT_PATTERN, name="record_pipeline_execution")
+def record_pipeline_execution(event: CloudWatchEvent) -> None:
+    api.record_pipeline_execution(context(), event.to_dict(), pipeline_history(), utc_now())

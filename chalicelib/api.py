@@ -10,14 +10,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib import constants as C
-from chalicelib import dora
+from chalicelib import delivery, dora
 from chalicelib.config import Settings
 from chalicelib.errors import BodyTooLarge, InvalidJson, UnsupportedMediaType, ValidationFailed
 from chalicelib.health import check_health
 from chalicelib.models import Environment, Name, Timestamp, format_timestamp, parse_events
 from chalicelib.pagination import decode_token, encode_token
 from chalicelib.role import current_role, require_active
-from chalicelib.store import EventQuery, MetricsStore
+from chalicelib.store import EventQuery, MetricsStore, PutResult
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -127,3 +127,17 @@ def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Repl
     report = check_health(ctx.settings, ctx.store, now, deep=params.deep == "true")
     return report.status_code, report.body
 
+
+
+def record_pipeline_execution(ctx: Context, event: dict[str, Any], history: delivery.PipelineHistory,
+                              now: datetime) -> PutResult | None:
+    """A finished execution of this stage's pipeline -> a build and a deployment event; None for
+    another stage's pipeline."""
+    if not delivery.is_own_pipeline(event, ctx.settings.stage):
+        return None
+    pipeline = event["detail"]["pipeline"]
+    facts = history.facts(pipeline, event["detail"]["execution-id"], repository=pipeline)
+    raw = delivery.delivery_events(event, facts, C.DELIVERY_SERVICE, ctx.settings.stage)
+    events = parse_events({"events": raw}, now)
+    require_active(current_role(ctx.store, ctx.settings))
+    return ctx.store.put_events(events, now)

@@ -69,6 +69,11 @@ AWS_READ_TIMEOUT_SECONDS: Final = 5.0
 UNPROCESSED_RETRIES: Final = 8  # rounds of UnprocessedItems/UnprocessedKeys before giving up (503)
 WRITE_CONCURRENCY: Final = 8  # parallel conditional puts of idempotency records in one request
 
+# --- Delivery (the pipeline's own DORA events) --------------------------------------------------
+PIPELINE_NAME_PREFIX: Final = "devops-metrics-"  # pipeline and repository: devops-metrics-<stage>
+DELIVERY_SERVICE: Final = "devops-metrics"  # the service name the pipeline's events are recorded under
+PIPELINE_EXECUTION_LOOKBACK: Final = 50  # executions searched for the one an event names
+
 # --- Observability -----------------------------------------------------------------------------
 CORRELATION_HEADER: Final = "X-Correlation-Id"
 MAX_CORRELATION_ID_LENGTH: Final = 128

@@ -17,7 +17,7 @@ import requests
 from local.demo import load_demo_data
 from local.emulator import ROOT, Emulator, clean_env, deploy_all
 
-STAGE = "dev"
+STAGE = "dev"  # the primary's stage; the standby runs its DR twin, dev-dr
 PRIMARY_REGION = "us-east-1"
 DR_REGION = "us-west-2"
 LOG_DIR = ROOT / ".local-stack"
@@ -47,22 +47,24 @@ class LocalStack:
         self.emulator = Emulator.start(self.moto_port, LOG_DIR / "moto.log")
         _step(f"deploying dr/regional.yaml (stage {STAGE}) to {PRIMARY_REGION} and {DR_REGION}")
         self.outputs = deploy_all(self.emulator, STAGE, (PRIMARY_REGION, DR_REGION))
-        for region, port in ((PRIMARY_REGION, self.primary_port), (DR_REGION, self.standby_port)):
-            _step(f"starting the app for {region} on port {port} (log: {LOG_DIR / f'app-{region}.log'})")
-            self.apps[region] = self._start_app(region, port)
+        for region, stage, port in ((PRIMARY_REGION, STAGE, self.primary_port),
+                                    (DR_REGION, f"{STAGE}-dr", self.standby_port)):
+            _step(f"starting the app (stage {stage}) for {region} on port {port} "
+                  f"(log: {LOG_DIR / f'app-{region}.log'})")
+            self.apps[region] = self._start_app(region, stage, port)
         for region, url in ((PRIMARY_REGION, self.primary_url), (DR_REGION, self.standby_url)):
             self._wait_healthy(region, url)
         if self.demo_data:
             count = load_demo_data(self.primary_url, datetime.now(timezone.utc))
             _step(f"loaded {count} demo events through POST /metrics")
 
-    def _start_app(self, region: str, port: int) -> subprocess.Popen[bytes]:
+    def _start_app(self, region: str, stage: str, port: int) -> subprocess.Popen[bytes]:
         assert self.emulator is not None
         env = {**clean_env(), **self.emulator.env(region), "AWS_XRAY_SDK_ENABLED": "false"}
         log = open(LOG_DIR / f"app-{region}.log", "ab")
         chalice = str(Path(sys.executable).parent / "chalice")
         return subprocess.Popen(
-            [chalice, "local", "--stage", STAGE, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"],
+            [chalice, "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 

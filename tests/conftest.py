@@ -54,10 +54,10 @@ def aws(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulato
     yield emulator
 
 
-def app_client(monkeypatch: pytest.MonkeyPatch, region: str) -> Client:
+def app_client(monkeypatch: pytest.MonkeyPatch, region: str, stage: str = STAGE) -> Client:
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
     monkeypatch.setattr(app_module, "_CONTEXT", None)
-    return Client(app_module.app, stage_name=STAGE)
+    return Client(app_module.app, stage_name=stage)
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def client(aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
 @pytest.fixture
 def standby_client(aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     """The app as deployed in the DR region (us-west-2)."""
-    with app_client(monkeypatch, DR) as test_client:
+    with app_client(monkeypatch, DR, f"{STAGE}-dr") as test_client:
         yield test_client
 
 

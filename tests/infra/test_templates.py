@@ -15,8 +15,9 @@ import pytest
 from local.emulator import ROOT, load_template
 
 BIN = Path(sys.executable).parent
-STAGES = ("dev", "prod", "prod-dr")
-STAGE_TABLE = {"dev": "devops-metrics-dev", "prod": "devops-metrics-prod", "prod-dr": "devops-metrics-prod"}
+STAGES = ("dev", "dev-dr", "prod", "prod-dr")
+STAGE_TABLE = {"dev": "devops-metrics-dev", "dev-dr": "devops-metrics-dev",
+               "prod": "devops-metrics-prod", "prod-dr": "devops-metrics-prod"}
 REGIONS = ("us-east-1", "us-west-2")
 
 

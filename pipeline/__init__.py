@@ -1,0 +1,1 @@
+"""The delivery pipeline: CloudFormation templates, the buildspec, and the command that deploys them."""

@@ -1,0 +1,5 @@
+import sys
+
+from pipeline.deploy import main
+
+sys.exit(main())
