@@ -1,14 +1,18 @@
 """DevOps Metrics: the Chalice app. Wiring only; the logic lives in chalicelib."""
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import boto3
 from botocore.config import Config
-from chalice import Chalice, IAMAuthorizer, Response
-from chalice.app import CloudWatchEvent, Request
+from chalice import Chalice, IAMAuthorizer, Rate, Response
+from chalice.app import CloudWatchEvent, DynamoDBEvent, Request
 
 from chalicelib import api, delivery
 from chalicelib import constants as C
 from chalicelib.config import Settings
+from chalicelib.context import Context
 from chalicelib.http import handle_http
 from chalicelib.store import MetricsStore, utc_now
 
@@ -16,19 +20,23 @@ app = Chalice(app_name="devops-metrics")
 iam = IAMAuthorizer()
 app.register_middleware(handle_http, "http")
 
-_CONTEXT: api.Context | None = None
+_CONTEXT: Context | None = None
 _HISTORY: delivery.PipelineHistory | None = None
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.AWS_MAX_ATTEMPTS},
                      connect_timeout=C.AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=C.AWS_READ_TIMEOUT_SECONDS)
 
 
-def context() -> api.Context:
-    """Settings and the table, created on first use and kept for the life of the Lambda container."""
+def context() -> Context:
+    """Settings and both regions' tables, created on first use and kept for the container's life."""
     global _CONTEXT
     if _CONTEXT is None:
         settings = Settings.from_env()
-        client = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
-        _CONTEXT = api.Context(settings, MetricsStore(client, settings.table_name, settings.region))
+
+        def table(region: str) -> MetricsStore:
+            client = boto3.client("dynamodb", region_name=region, config=_AWS_CONFIG)
+            return MetricsStore(client, settings.table_name, region)
+
+        _CONTEXT = Context(settings, table(settings.region), table(settings.peer_region))
     return _CONTEXT
 
 
@@ -76,3 +84,18 @@ def health() -> Response:
 @app.on_cw_event(delivery.PIPELINE_EVENT_PATTERN, name="record_pipeline_execution")
 def record_pipeline_execution(event: CloudWatchEvent) -> None:
     api.record_pipeline_execution(context(), event.to_dict(), pipeline_history(), utc_now())
+
+
+@app.schedule(Rate(C.SWEEP_INTERVAL_MINUTES, unit=Rate.MINUTES), name="replication_sweep")
+def replication_sweep(event: Any) -> dict[str, Any]:
+    return api.sweep(context(), utc_now())
+
+
+# The stream of this region's table; its ARN is known once the regional stack exists, so it is
+# given at deploy time: TABLE_STREAM_ARN=<the stack's TableStreamArn output> chalice deploy ...
+STREAM_ARN = os.environ.get("TABLE_STREAM_ARN")
+if STREAM_ARN:
+    @app.on_dynamodb_record(stream_arn=STREAM_ARN, batch_size=C.STREAM_BATCH_SIZE,
+                            starting_position="TRIM_HORIZON", name="replicate_stream")
+    def replicate_stream(event: DynamoDBEvent) -> dict[str, Any]:
+        return api.replicate_stream(context(), event.to_dict()["Records"], utc_now())

@@ -3,31 +3,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib import constants as C
-from chalicelib import delivery, dora
-from chalicelib.config import Settings
+from chalicelib import delivery, dora, replication
+from chalicelib.context import Context
 from chalicelib.errors import BodyTooLarge, InvalidJson, UnsupportedMediaType, ValidationFailed
 from chalicelib.health import check_health
 from chalicelib.models import Environment, Name, Timestamp, format_timestamp, parse_events
 from chalicelib.pagination import decode_token, encode_token
-from chalicelib.role import current_role, require_active
-from chalicelib.store import EventQuery, MetricsStore, PutResult
+from chalicelib.role import require_active
+from chalicelib.store import EventQuery, PutResult
 
 Reply = tuple[int, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a request needs: settings and this region's store."""
-
-    settings: Settings
-    store: MetricsStore
 
 
 def post_metrics(ctx: Context, headers: Mapping[str, str], raw_body: bytes | str, now: datetime) -> Reply:
@@ -41,7 +32,7 @@ def post_metrics(ctx: Context, headers: Mapping[str, str], raw_body: bytes | str
     except (ValueError, RecursionError):
         raise InvalidJson("The body is not valid JSON.") from None
     events = parse_events(payload, now)
-    require_active(current_role(ctx.store, ctx.settings))
+    require_active(ctx.role())
     result = ctx.store.put_events(events, now)
     return 201, {"ids": result.ids, "created": result.created, "duplicates": result.duplicates}
 
@@ -124,7 +115,7 @@ def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime
 
 def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
     params: HealthParams = _params(HealthParams, query)
-    report = check_health(ctx.settings, ctx.store, now, deep=params.deep == "true")
+    report = check_health(ctx, now, deep=params.deep == "true")
     return report.status_code, report.body
 
 
@@ -139,5 +130,23 @@ def record_pipeline_execution(ctx: Context, event: dict[str, Any], history: deli
     facts = history.facts(pipeline, event["detail"]["execution-id"], repository=pipeline)
     raw = delivery.delivery_events(event, facts, C.DELIVERY_SERVICE, ctx.settings.stage)
     events = parse_events({"events": raw}, now)
-    require_active(current_role(ctx.store, ctx.settings))
+    require_active(ctx.role())
     return ctx.store.put_events(events, now)
+
+
+def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The active region's stream -> the peer's table. A failure raises, so Lambda retries the batch."""
+    if ctx.peer is None or not ctx.role().is_active:
+        return {"replicated": 0, "reason": "standby"}  # this region's changes are replicas
+    changes = replication.changes_from_stream(records)
+    result = replication.Replicator(ctx.peer, ctx.settings.region).apply(changes, now)
+    return {"records": len(records), "keys": len(changes), "replicated": result.applied,
+            "already_current": result.skipped_older, "lag_seconds": replication.stream_lag_seconds(records, now)}
+
+
+def sweep(ctx: Context, now: datetime, full: bool = False) -> dict[str, Any]:
+    """The scheduled sweep: copy to the peer what the stream missed (active region only)."""
+    if ctx.peer is None or not ctx.role().is_active:
+        return {"copied": 0, "reason": "standby"}
+    replicator = replication.Replicator(ctx.peer, ctx.settings.region)
+    return replication.ReplicationSweep(ctx.store, replicator).run(now, full=full).as_dict()

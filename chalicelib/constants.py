@@ -54,11 +54,27 @@ FAILOVER_SK: Final = "failover"  # active region and failover epoch (owned by DR
 HEARTBEAT_SK: Final = "replication-heartbeat"  # written by the replication sweep
 HEALTH_SK: Final = "health-last"  # written by the scheduled health check
 TTL_ATTRIBUTE: Final = "expires_at"
+# Change index (gsi "changes"): partition = the minute an item was written, sort = when#pk#sk.
+CHANGES_INDEX: Final = "changes"
+CHANGE_BUCKET_ATTRIBUTE: Final = "change_bucket"
+CHANGE_KEY_ATTRIBUTE: Final = "change_key"
+CHANGE_BUCKET_LENGTH: Final = len("2026-11-22T10:05")  # minute buckets
+TOMBSTONE_ATTRIBUTE: Final = "tombstone"  # a replica's record of a delete, so an older copy cannot return
 # sk bounds: '~' sorts after every character an id, a service or a timestamp may hold.
 KEY_UPPER_SENTINEL: Final = "~"
 
 # --- Replication and health -------------------------------------------------------------------
 RPO_TARGET_SECONDS: Final = 60  # replication lag above this makes deep health fail
+SWEEP_INTERVAL_MINUTES: Final = 5
+SWEEP_BUDGET_SECONDS: Final = 240.0  # a sweep stops (checkpoint kept) well inside its Lambda timeout
+SWEEP_OVERLAP_SECONDS: Final = 60  # re-read this much before the checkpoint: writes land out of order
+# No heartbeat arriving for this long means replication has stalled.
+REPLICATION_STALL_SECONDS: Final = 2 * SWEEP_INTERVAL_MINUTES * 60 + 60
+TOMBSTONE_TTL_DAYS: Final = 7
+SCAN_SEGMENTS: Final = 4  # parallel Scan segments for full copies and verify
+HEARTBEAT_PK: Final = "_heartbeat"  # replicated: pk=_heartbeat, sk=<source region>
+SWEEP_CHECKPOINT_SK: Final = "sweep-checkpoint"
+STREAM_BATCH_SIZE: Final = 100
 
 # --- DynamoDB request shaping ------------------------------------------------------------------
 BATCH_GET_MAX_KEYS: Final = 100

@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import constants as C
-from chalicelib.config import Settings
+from chalicelib.context import Context
 from chalicelib.errors import ApiError
-from chalicelib.role import current_role
 from chalicelib.store import MetricsStore
 
 
@@ -22,20 +21,20 @@ class HealthReport:
         return 200 if self.healthy else 503
 
 
-def check_health(settings: Settings, store: MetricsStore, now: datetime, deep: bool) -> HealthReport:
+def check_health(ctx: Context, now: datetime, deep: bool) -> HealthReport:
+    settings = ctx.settings
     body: dict[str, Any] = {"status": "ok", "region": settings.region, "role": None, "version": settings.version}
     try:
-        body["role"] = current_role(store, settings).name
+        body["role"] = ctx.role().name
     except ApiError:
         body["status"] = "unhealthy"
         return HealthReport(False, body)
     if not deep:
         return HealthReport(True, body)
     checks = {
-        "table": _table_check(store),
-        "replication": _age_check(store, C.HEARTBEAT_SK, now, "no replication heartbeat recorded yet",
-                                  limit_seconds=C.RPO_TARGET_SECONDS),
-        "last_health_check": _age_check(store, C.HEALTH_SK, now, "no scheduled health check recorded yet"),
+        "table": _table_check(ctx.store),
+        "replication": _replication_check(ctx, now),
+        "last_health_check": _last_health_check(ctx.store, now),
     }
     healthy = all(check["status"] != "fail" for check in checks.values())
     body.update(status="ok" if healthy else "unhealthy", checks=checks)
@@ -50,19 +49,36 @@ def _table_check(store: MetricsStore) -> dict[str, Any]:
     return {"status": "ok" if status == "ACTIVE" else "fail", "table": store.table_name, "table_status": status}
 
 
-def _age_check(store: MetricsStore, sort_key: str, now: datetime, missing: str,
-               limit_seconds: float | None = None) -> dict[str, Any]:
-    """Age of a control item's `updated_at`; fails when older than `limit_seconds` (if given)."""
+def _age(record: dict[str, Any], now: datetime) -> float:
+    return (now - datetime.fromisoformat(str(record["updated_at"]))).total_seconds()
+
+
+def _replication_check(ctx: Context, now: datetime) -> dict[str, Any]:
+    """The last heartbeat that reached the replica: its lag, and how long ago it arrived."""
     try:
-        record = store.get_control(sort_key)
+        replica = ctx.replica()
+        record = replica.get_control(C.HEARTBEAT_SK)
     except ApiError as error:
         return {"status": "fail", "detail": error.message}
-    if record is None or "updated_at" not in record:
-        return {"status": "unknown", "detail": missing}
-    age = (now - datetime.fromisoformat(str(record["updated_at"]))).total_seconds()
-    check: dict[str, Any] = {"status": "ok", "age_seconds": round(age, 3), "updated_at": record["updated_at"]}
-    if limit_seconds is not None and age > limit_seconds:
-        check.update(status="fail", detail=f"older than the {limit_seconds:g} s target")
-    if "state" in record:
-        check["state"] = record["state"]
+    if record is None:
+        return {"status": "unknown", "detail": "no replication heartbeat has reached the replica yet"}
+    lag = float(record.get("lag_seconds", 0))
+    since = _age(record, now)
+    check: dict[str, Any] = {"status": "ok", "replica_region": replica.region, "lag_seconds": lag,
+                             "last_heartbeat_seconds_ago": round(since, 3)}
+    if lag > C.RPO_TARGET_SECONDS:
+        check.update(status="fail", detail=f"lag over the {C.RPO_TARGET_SECONDS} s RPO target")
+    elif since > C.REPLICATION_STALL_SECONDS:
+        check.update(status="fail",
+                     detail=f"no heartbeat for over {C.REPLICATION_STALL_SECONDS} s: replication stalled")
     return check
+
+
+def _last_health_check(store: MetricsStore, now: datetime) -> dict[str, Any]:
+    try:
+        record = store.get_control(C.HEALTH_SK)
+    except ApiError as error:
+        return {"status": "fail", "detail": error.message}
+    if record is None:
+        return {"status": "unknown", "detail": "no scheduled health check recorded yet"}
+    return {"status": "ok", "age_seconds": round(_age(record, now), 3), "state": record.get("state")}

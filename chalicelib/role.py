@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from chalicelib import constants as C
 from chalicelib.config import Settings
-from chalicelib.errors import StandbyRegion
+from chalicelib.errors import ApiError, StandbyRegion
 from chalicelib.store import MetricsStore
 
 
@@ -28,11 +28,20 @@ class RegionRole:
         return "active" if self.is_active else "standby"
 
 
-def current_role(store: MetricsStore, settings: Settings) -> RegionRole:
-    record = store.get_control(C.FAILOVER_SK)
-    if record is None:
+def current_role(store: MetricsStore, settings: Settings, peer: MetricsStore | None = None) -> RegionRole:
+    """The active region of the highest epoch this region can see: its own record and, when the
+    peer region answers, the peer's. So a primary that comes back after a failover it did not hear
+    about reads the newer epoch from the DR region and stays fenced."""
+    records = [store.get_control(C.FAILOVER_SK)]
+    if peer is not None:
+        try:
+            records.append(peer.get_control(C.FAILOVER_SK))
+        except ApiError:
+            pass  # the peer region is unreachable: decide on this region's record alone
+    known = [RegionRole(settings.region, str(r["active_region"]), int(r["epoch"])) for r in records if r]
+    if not known:
         return RegionRole(settings.region, settings.primary_region, 0)
-    return RegionRole(settings.region, str(record["active_region"]), int(record["epoch"]))
+    return max(known, key=lambda role: role.epoch)
 
 
 def require_active(role: RegionRole) -> None:

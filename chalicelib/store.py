@@ -104,6 +104,7 @@ class _Page:
     kind: str
     items: list[Item] = field(default_factory=list)
     exhausted: bool = False
+    last_key: Key | None = None  # where DynamoDB stopped reading, when it stopped early
 
 
 class MetricsStore:
@@ -162,9 +163,10 @@ class MetricsStore:
         ts = format_timestamp(timestamp)
         body = event.model_copy(update={"id": event_id, "timestamp": timestamp}).model_dump(
             mode="json", exclude_none=True)
-        return {
-            "pk": {"S": event_pk(event.environment, event.service)},
-            "sk": {"S": f"{event.kind}#{ts}#{event_id}"},
+        pk, sk = event_pk(event.environment, event.service), f"{event.kind}#{ts}#{event_id}"
+        item: Item = {
+            "pk": {"S": pk},
+            "sk": {"S": sk},
             "gsi1pk": {"S": gsi_pk(event.kind, event.environment)},
             "gsi1sk": {"S": f"{ts}#{event.service}#{event_id}"},
             "kind": {"S": event.kind},
@@ -175,20 +177,13 @@ class MetricsStore:
             "body": {"S": json.dumps(body, separators=(",", ":"), sort_keys=True)},
             "content_hash": {"S": digest},
             "received_at": {"S": format_timestamp(now)},
-            **self._stamp(now),
         }
-
-    def _stamp(self, now: datetime) -> Item:
-        return {
-            "version": {"N": str(version_now())},
-            "updated_at": {"S": format_timestamp(now)},
-            "origin_region": {"S": self.region},
-        }
+        return item | change_stamp(pk, sk, now, self.region)
 
     def _idempotency_records(self, event_ids: list[str]) -> dict[str, Item]:
         keys = [_record_key(i) for i in event_ids]
-        found = self._batch_get(keys, "pk, content_hash, event_pk, event_sk")
-        return {item["pk"]["S"][len(C.IDEMPOTENCY_PK_PREFIX):]: item for item in found}
+        found = self.batch_get(keys, f"pk, content_hash, event_pk, event_sk, {C.TOMBSTONE_ATTRIBUTE}")
+        return {item["pk"]["S"][len(C.IDEMPOTENCY_PK_PREFIX):]: item for item in found if not is_tombstone(item)}
 
     def _claim_ids(self, writes: list[_PendingWrite]) -> tuple[set[str], list[tuple[_PendingWrite, Item]]]:
         """Conditionally create the idempotency records. Returns the ids claimed, and the writes that
@@ -209,24 +204,25 @@ class MetricsStore:
 
     def _claim(self, write: _PendingWrite) -> Item | None:
         """None when the record was created; else the record that already holds the id."""
-        record: Item = {**_record_key(write.event_id), "content_hash": {"S": write.digest},
-                        "event_pk": write.item["pk"], "event_sk": write.item["sk"],
-                        "version": write.item["version"], "updated_at": write.item["updated_at"],
-                        "origin_region": write.item["origin_region"]}
+        key = _record_key(write.event_id)
+        record: Item = {**key, "content_hash": {"S": write.digest}, "event_pk": write.item["pk"],
+                        "event_sk": write.item["sk"]}
+        record |= change_stamp(key["pk"]["S"], key["sk"]["S"], parse_sort_time(write.item["updated_at"]["S"]),
+                               write.item["origin_region"]["S"])
         try:
-            self._call("put_item", TableName=self.table_name, Item=record,
+            self.call("put_item", TableName=self.table_name, Item=record,
                        ConditionExpression="attribute_not_exists(pk)")
             return None
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-        existing = self._call("get_item", TableName=self.table_name, Key=_record_key(write.event_id),
+        existing = self.call("get_item", TableName=self.table_name, Key=_record_key(write.event_id),
                               ConsistentRead=True).get("Item")
         return existing or self._claim(write)  # the holder vanished meanwhile: claim again
 
     def _release(self, event_ids: set[str]) -> None:
         for event_id in event_ids:
-            self._call("delete_item", TableName=self.table_name, Key=_record_key(event_id))
+            self.call("delete_item", TableName=self.table_name, Key=_record_key(event_id))
 
     def _lost_events(self, repeats: list[tuple[_PendingWrite, Item]], now: datetime) -> list[Item]:
         """Events whose id was claimed earlier but whose item never arrived (a crash or a failed
@@ -234,28 +230,31 @@ class MetricsStore:
         if not repeats:
             return []
         keys = [{"pk": record["event_pk"], "sk": record["event_sk"]} for _, record in repeats]
-        present = {item["sk"]["S"] for item in self._batch_get(keys, "pk, sk")}
+        present = {item["sk"]["S"] for item in self.batch_get(keys, f"pk, sk, {C.TOMBSTONE_ATTRIBUTE}")
+                   if not is_tombstone(item)}
         lost = []
         for write, record in repeats:
             event_sk = record["event_sk"]["S"]
             if event_sk not in present:
-                stamp = datetime.strptime(event_sk.split("#")[1], SORT_KEY_TIME_FORMAT).replace(tzinfo=timezone.utc)
+                stamp = parse_sort_time(event_sk.split("#")[1])
                 lost.append(self._event_item(write.event, write.event_id, write.digest, now, timestamp=stamp))
         return lost
 
-    def _batch_get(self, keys: list[Item], projection: str) -> list[Item]:
+    def batch_get(self, keys: list[Item], projection: str | None = None) -> list[Item]:
+        """Strongly consistent BatchGetItem, 100 keys per call, unprocessed keys retried."""
         found: list[Item] = []
         for start in range(0, len(keys), C.BATCH_GET_MAX_KEYS):
-            request: dict[str, Any] = {self.table_name: {
-                "Keys": keys[start:start + C.BATCH_GET_MAX_KEYS], "ConsistentRead": True,
-                "ProjectionExpression": projection}}
+            spec: dict[str, Any] = {"Keys": keys[start:start + C.BATCH_GET_MAX_KEYS], "ConsistentRead": True}
+            if projection:
+                spec["ProjectionExpression"] = projection
+            request: dict[str, Any] = {self.table_name: spec}
             for attempt in range(C.UNPROCESSED_RETRIES + 1):
-                response = self._call("batch_get_item", RequestItems=request)
+                response = self.call("batch_get_item", RequestItems=request)
                 found += response.get("Responses", {}).get(self.table_name, [])
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                _backoff(attempt)
+                backoff(attempt)
             else:
                 raise Unavailable("The table kept leaving keys unprocessed; retry the request.")
         return found
@@ -265,11 +264,11 @@ class MetricsStore:
         for start in range(0, len(items), C.BATCH_WRITE_MAX_ITEMS):
             requests = [{"PutRequest": {"Item": item}} for item in items[start:start + C.BATCH_WRITE_MAX_ITEMS]]
             for attempt in range(C.UNPROCESSED_RETRIES + 1):
-                response = self._call("batch_write_item", RequestItems={self.table_name: requests})
+                response = self.call("batch_write_item", RequestItems={self.table_name: requests})
                 requests = (response.get("UnprocessedItems") or {}).get(self.table_name, [])
                 if not requests:
                     break
-                _backoff(attempt)
+                backoff(attempt)
             else:
                 raise Unavailable("The table kept leaving writes unprocessed; retry the request.")
 
@@ -300,6 +299,8 @@ class MetricsStore:
         for page in pages:
             if remaining[page.kind] == 0 and page.exhausted:
                 new_cursors[page.kind] = DONE
+            elif not page.items and page.last_key:
+                new_cursors[page.kind] = page.last_key  # every item read was filtered out: move past them
             elif page.kind not in new_cursors:
                 new_cursors[page.kind] = cursors.get(page.kind)
         return served, new_cursors
@@ -313,6 +314,7 @@ class MetricsStore:
             "KeyConditionExpression": "#p = :p AND #s BETWEEN :lo AND :hi",
             "ExpressionAttributeNames": {"#p": attr, "#s": sort_attr},
             "ExpressionAttributeValues": {":p": {"S": value}, ":lo": {"S": low}, ":hi": {"S": high}},
+            "FilterExpression": _LIVE,
             "ScanIndexForward": False,
             "Limit": query.limit,
         }
@@ -321,13 +323,15 @@ class MetricsStore:
         if start:
             params["ExclusiveStartKey"] = {name: {"S": v} for name, v in start.items()}
         try:
-            response = self._call("query", **params)
+            response = self.call("query", **params)
         except ClientError as error:
             if start and error.response.get("Error", {}).get("Code") == "ValidationException":
                 raise InvalidNextToken("next_token is not a token this API issued.") from None
             raise
         items = response.get("Items", [])
-        return _Page(kind, items, exhausted="LastEvaluatedKey" not in response and len(items) < query.limit)
+        last = response.get("LastEvaluatedKey")
+        return _Page(kind, items, exhausted=last is None,
+                     last_key={name: value["S"] for name, value in last.items()} if last else None)
 
     def events_between(self, environment: str, service: str, kind: str,
                        since: datetime, until: datetime) -> Iterator[dict[str, Any]]:
@@ -341,9 +345,10 @@ class MetricsStore:
                 ":hi": {"S": f"{kind}#{format_timestamp(until)}#{C.KEY_UPPER_SENTINEL}"},
             },
             "ProjectionExpression": "body",
+            "FilterExpression": _LIVE,
         }
         while True:
-            response = self._call("query", **params)
+            response = self.call("query", **params)
             for item in response.get("Items", []):
                 yield json.loads(item["body"]["S"])
             if "LastEvaluatedKey" not in response:
@@ -352,17 +357,24 @@ class MetricsStore:
 
     def get_control(self, sort_key: str) -> dict[str, Any] | None:
         """A per-region control item (failover state, heartbeat, last health sample) as plain values."""
-        response = self._call("get_item", TableName=self.table_name, ConsistentRead=True,
+        response = self.call("get_item", TableName=self.table_name, ConsistentRead=True,
                               Key={"pk": {"S": C.CONTROL_PK}, "sk": {"S": sort_key}})
         item = response.get("Item")
         return None if item is None else {name: _plain(value) for name, value in item.items()}
 
+    def put_control(self, sort_key: str, values: Mapping[str, str | int | float]) -> None:
+        """Write a per-region control item from plain values (never replicated)."""
+        item: Item = {"pk": {"S": C.CONTROL_PK}, "sk": {"S": sort_key}}
+        for name, value in values.items():
+            item[name] = {"S": value} if isinstance(value, str) else {"N": str(value)}
+        self.call("put_item", TableName=self.table_name, Item=item)
+
     def table_status(self) -> str:
-        return str(self._call("describe_table", TableName=self.table_name)["Table"]["TableStatus"])
+        return str(self.call("describe_table", TableName=self.table_name)["Table"]["TableStatus"])
 
     # ---- plumbing -------------------------------------------------------------------------------
 
-    def _call(self, operation: str, **params: Any) -> Any:
+    def call(self, operation: str, **params: Any) -> Any:
         """Call DynamoDB; failures that outlived botocore's retries become a 503 for the client."""
         try:
             return getattr(self._ddb, operation)(**params)
@@ -374,6 +386,34 @@ class MetricsStore:
             raise
         except BotoCoreError as error:  # dropped connections, timeouts, endpoint unreachable
             raise Unavailable("The table is unreachable right now; retry the request.") from error
+
+
+_LIVE = f"attribute_not_exists({C.TOMBSTONE_ATTRIBUTE})"  # replicas keep deletes as tombstones
+
+
+def change_stamp(pk: str, sk: str, now: datetime, region: str) -> Item:
+    """What every replicated item carries: its version, when and where it was written, and its
+    place in the change index the replication sweep reads (one partition per minute)."""
+    updated_at = format_timestamp(now)
+    return {
+        "version": {"N": str(version_now())},
+        "updated_at": {"S": updated_at},
+        "origin_region": {"S": region},
+        C.CHANGE_BUCKET_ATTRIBUTE: {"S": change_bucket(updated_at)},
+        C.CHANGE_KEY_ATTRIBUTE: {"S": f"{updated_at}#{pk}#{sk}"},
+    }
+
+
+def change_bucket(updated_at: str) -> str:
+    return updated_at[:C.CHANGE_BUCKET_LENGTH]
+
+
+def is_tombstone(item: Item) -> bool:
+    return C.TOMBSTONE_ATTRIBUTE in item
+
+
+def parse_sort_time(value: str) -> datetime:
+    return datetime.strptime(value, SORT_KEY_TIME_FORMAT).replace(tzinfo=timezone.utc)
 
 
 _RETRYABLE_CODES = frozenset({
@@ -418,7 +458,7 @@ def _plain(value: dict[str, Any]) -> Any:
     return raw
 
 
-def _backoff(attempt: int) -> int:
+def backoff(attempt: int) -> int:
     """Sleep with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter")."""
     time.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** attempt)))
     return attempt + 1

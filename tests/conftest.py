@@ -3,6 +3,7 @@ both regions, emptied between tests, and Chalice test clients of the real app po
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,10 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-import app as app_module
+# The app registers its stream handler only when given the stream's ARN, as at deploy time.
+os.environ.setdefault("TABLE_STREAM_ARN", "arn:aws:dynamodb:us-east-1:123456789012:table/devops-metrics-dev/stream/x")
+
+import app as app_module  # noqa: E402 - after the environment it reads at import
 from local.emulator import Emulator, deploy_all
 
 STAGE = "dev"

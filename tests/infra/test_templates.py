@@ -40,7 +40,7 @@ def test_the_table_is_protected_and_shaped_as_designed() -> None:
     assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert [k["AttributeName"] for k in props["KeySchema"]] == ["pk", "sk"]
-    assert [g["IndexName"] for g in props["GlobalSecondaryIndexes"]] == ["gsi1"]
+    assert [g["IndexName"] for g in props["GlobalSecondaryIndexes"]] == ["gsi1", "changes"]
 
 
 def test_the_emulated_table_has_what_moto_skips_applied(emulator) -> None:
@@ -66,7 +66,8 @@ def test_policies_have_no_wildcard_action(stage: str) -> None:
 @pytest.mark.parametrize("stage", STAGES)
 def test_table_permissions_name_the_stage_table_in_both_regions_only(stage: str) -> None:
     table = STAGE_TABLE[stage]
-    expected = {f"arn:aws:dynamodb:{r}:*:table/{table}{suffix}" for r in REGIONS for suffix in ("", "/index/gsi1")}
+    expected = {f"arn:aws:dynamodb:{r}:*:table/{table}{suffix}" for r in REGIONS
+                for suffix in ("", "/index/gsi1", "/index/changes", "/stream/*")}
     dynamodb = [s for s in statements(stage) if any(a.startswith("dynamodb:") for a in s["Action"])]
     assert {arn for s in dynamodb for arn in s["Resource"]} == expected
 

@@ -266,14 +266,28 @@ def test_deep_health_checks_the_table(client, aws) -> None:
     assert body["status"] == "ok" and body["checks"]["table"]["table_status"] == "ACTIVE"
 
 
-def test_deep_health_is_503_when_replication_is_stale(standby_client, aws) -> None:
-    stale = iso(NOW - timedelta(seconds=C.RPO_TARGET_SECONDS * 5))
+@pytest.mark.parametrize(("lag", "arrived_seconds_ago", "healthy"), [
+    (0.4, 30, True),
+    (C.RPO_TARGET_SECONDS + 1, 30, False),  # the last heartbeat arrived late
+    (0.4, C.REPLICATION_STALL_SECONDS + 1, False),  # no heartbeat has arrived for too long
+])
+def test_deep_health_judges_the_replication_heartbeat(standby_client, aws, lag, arrived_seconds_ago, healthy) -> None:
+    arrived = iso(datetime.now(timezone.utc) - timedelta(seconds=arrived_seconds_ago))
     aws.client("dynamodb", DR).put_item(TableName=TABLE, Item={
-        "pk": {"S": C.CONTROL_PK}, "sk": {"S": C.HEARTBEAT_SK}, "updated_at": {"S": stale}})
+        "pk": {"S": C.CONTROL_PK}, "sk": {"S": C.HEARTBEAT_SK}, "updated_at": {"S": arrived},
+        "lag_seconds": {"N": str(lag)}, "source_region": {"S": PRIMARY}})
     response = standby_client.http.get("/health?deep=true")
-    assert response.status_code == 503
-    assert response.json_body["checks"]["replication"]["status"] == "fail"
+    assert response.status_code == (200 if healthy else 503)
+    assert response.json_body["checks"]["replication"]["status"] == ("ok" if healthy else "fail")
     assert response.json_body["role"] == "standby"
+
+
+def test_the_active_region_reports_the_heartbeat_its_replica_received(client, aws) -> None:
+    aws.client("dynamodb", DR).put_item(TableName=TABLE, Item={
+        "pk": {"S": C.CONTROL_PK}, "sk": {"S": C.HEARTBEAT_SK}, "lag_seconds": {"N": "0.2"},
+        "updated_at": {"S": iso(datetime.now(timezone.utc))}})
+    replication = client.http.get("/health?deep=true").json_body["checks"]["replication"]
+    assert replication["replica_region"] == DR and replication["lag_seconds"] == 0.2
 
 
 # ---- cross-cutting ---------------------------------------------------------------------------

@@ -1,0 +1,284 @@
+"""Replication from the active region's table to the standby's: last writer wins on `version`.
+
+Two paths write into the standby (the replica):
+- the stream handler: each batch collapsed to the last image per key, written with conditional
+  puts, so an older or repeated image never overwrites a newer one; a delete becomes a tombstone
+  with a version, so a late older copy cannot bring the item back;
+- the scheduled sweep: reads the items changed since its checkpoint from the `changes` index and
+  copies them with BatchWriteItem (25 per call), after one BatchGetItem per 100 keys has dropped
+  those the replica already holds at the same or a newer version.
+
+Control items (pk=_control) are per region and never replicated. The sweep also writes a heartbeat
+item; when a copy of it lands in the replica, its age there is the replication lag.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import constants as C
+from chalicelib.errors import Unavailable
+from chalicelib.models import format_timestamp
+from chalicelib.store import Item, MetricsStore, backoff, change_bucket, change_stamp, is_tombstone, parse_sort_time
+
+
+@dataclass(frozen=True)
+class Change:
+    """The newest state of one key: an image to put, or None for a delete at `version`."""
+
+    key: Item
+    image: Item | None
+    version: int
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    skipped_older: int = 0
+    heartbeat_lag_seconds: float | None = None
+
+
+def _version(item: Item | None) -> int:
+    return int(item["version"]["N"]) if item and "version" in item else 0
+
+
+def _replicated(key: Item) -> bool:
+    return key["pk"]["S"] != C.CONTROL_PK
+
+
+def changes_from_stream(records: Sequence[dict[str, Any]]) -> list[Change]:
+    """Collapse stream records to the last change per key, in arrival order; control items dropped."""
+    last: dict[tuple[str, str], Change] = {}
+    for record in records:
+        data = record["dynamodb"]
+        key = {"pk": data["Keys"]["pk"], "sk": data["Keys"]["sk"]}
+        if not _replicated(key):
+            continue
+        if record["eventName"] == "REMOVE":
+            change = Change(key, None, _version(data.get("OldImage")) + 1)
+        else:
+            image = data["NewImage"]
+            change = Change(key, image, _version(image))
+        last[(key["pk"]["S"], key["sk"]["S"])] = change
+    return list(last.values())
+
+
+def stream_lag_seconds(records: Sequence[dict[str, Any]], now: datetime) -> float | None:
+    """now − the oldest ApproximateCreationDateTime in the batch: how far replication trails."""
+    stamps = [r["dynamodb"]["ApproximateCreationDateTime"] for r in records
+              if "ApproximateCreationDateTime" in r.get("dynamodb", {})]
+    if not stamps:
+        return None
+    oldest = min(float(s.timestamp()) if isinstance(s, datetime) else float(s) for s in stamps)
+    return max(0.0, now.timestamp() - oldest)
+
+
+class Replicator:
+    """Writes changes into the replica table, never letting an older version win."""
+
+    def __init__(self, replica: MetricsStore, source_region: str) -> None:
+        self.replica = replica
+        self.source_region = source_region
+
+    # -- the stream path: one conditional write per key ---------------------------------------------
+
+    def apply(self, changes: Sequence[Change], now: datetime) -> ApplyResult:
+        result = ApplyResult()
+        if not changes:
+            return result
+        with ThreadPoolExecutor(max_workers=min(C.WRITE_CONCURRENCY, len(changes))) as pool:
+            outcomes = list(pool.map(lambda c: self._apply_one(c, now), changes))
+        result.applied = sum(outcomes)
+        result.skipped_older = len(outcomes) - result.applied
+        result.heartbeat_lag_seconds = self._note_heartbeats(
+            [c.image for c in changes if c.image is not None], now)
+        return result
+
+    def _apply_one(self, change: Change, now: datetime) -> bool:
+        item = change.image if change.image is not None else self._tombstone(change, now)
+        try:
+            self.replica.call(
+                "put_item", TableName=self.replica.table_name, Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR version < :v",
+                ExpressionAttributeValues={":v": {"N": str(change.version)}})
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False  # the replica already holds this version or a newer one
+            raise
+
+    def _tombstone(self, change: Change, now: datetime) -> Item:
+        expires = now + timedelta(days=C.TOMBSTONE_TTL_DAYS)
+        return {**change.key, "version": {"N": str(change.version)}, C.TOMBSTONE_ATTRIBUTE: {"BOOL": True},
+                "updated_at": {"S": format_timestamp(now)}, "origin_region": {"S": self.source_region},
+                C.TTL_ATTRIBUTE: {"N": str(int(expires.timestamp()))}}
+
+    # -- the sweep path: BatchWriteItem of what the replica lacks -----------------------------------
+
+    def copy(self, items: Sequence[Item], now: datetime, deadline: float) -> ApplyResult:
+        """Copy source items the replica lacks or holds at an older version."""
+        result = ApplyResult()
+        for start in range(0, len(items), C.BATCH_GET_MAX_KEYS):
+            chunk = [i for i in items[start:start + C.BATCH_GET_MAX_KEYS] if _replicated(i)]
+            held = self._replica_versions(chunk)
+            newer = [i for i in chunk if _version(i) > held.get((i["pk"]["S"], i["sk"]["S"]), 0)]
+            result.skipped_older += len(chunk) - len(newer)
+            self._batch_write(newer, deadline)
+            result.applied += len(newer)
+        lag = self._note_heartbeats(items, now)
+        result.heartbeat_lag_seconds = lag
+        return result
+
+    def _replica_versions(self, items: Sequence[Item]) -> dict[tuple[str, str], int]:
+        if not items:
+            return {}
+        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in items]
+        found = self.replica.batch_get(keys, "pk, sk, version")
+        return {(i["pk"]["S"], i["sk"]["S"]): _version(i) for i in found}
+
+    def _batch_write(self, items: Sequence[Item], deadline: float) -> None:
+        for start in range(0, len(items), C.BATCH_WRITE_MAX_ITEMS):
+            requests = [{"PutRequest": {"Item": i}} for i in items[start:start + C.BATCH_WRITE_MAX_ITEMS]]
+            attempt = 0
+            while requests:
+                if time.monotonic() > deadline:
+                    raise Unavailable("The replication sweep ran out of time; its checkpoint keeps its place.")
+                response = self.replica.call("batch_write_item", RequestItems={self.replica.table_name: requests})
+                requests = (response.get("UnprocessedItems") or {}).get(self.replica.table_name, [])
+                if requests:
+                    attempt = backoff(attempt)
+
+    # -- heartbeats ---------------------------------------------------------------------------------
+
+    def _note_heartbeats(self, images: Iterable[Item], now: datetime) -> float | None:
+        """A heartbeat copied into the replica: record its lag in the replica's control item."""
+        lag = None
+        for image in images:
+            if image["pk"]["S"] != C.HEARTBEAT_PK or image["sk"]["S"] != self.source_region:
+                continue
+            written = parse_sort_time(image["updated_at"]["S"])
+            lag = max(0.0, (now - written).total_seconds())
+            self.replica.put_control(C.HEARTBEAT_SK, {
+                "source_region": self.source_region, "written_at": image["updated_at"]["S"],
+                "updated_at": format_timestamp(now), "lag_seconds": round(lag, 3)})
+        return lag
+
+
+@dataclass
+class SweepReport:
+    changes_found: int = 0
+    copied: int = 0
+    already_current: int = 0
+    pages: int = 0
+    checkpoint: str | None = None
+    complete: bool = True
+    heartbeat_lag_seconds: float | None = None
+    buckets: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "buckets"}
+
+
+class ReplicationSweep:
+    """Copies what the stream missed: the items written since the checkpoint, found through the
+    `changes` index, so a sweep's cost follows the number of changes, not the size of the table."""
+
+    def __init__(self, source: MetricsStore, replicator: Replicator) -> None:
+        self.source = source
+        self.replicator = replicator
+
+    def run(self, now: datetime, budget_seconds: float = C.SWEEP_BUDGET_SECONDS, full: bool = False) -> SweepReport:
+        deadline = time.monotonic() + budget_seconds
+        self._write_heartbeat(now)
+        report = SweepReport()
+        checkpoint = self.source.get_control(C.SWEEP_CHECKPOINT_SK)
+        if full or checkpoint is None:
+            for page in self._scan_pages(deadline):
+                self._copy(page, report, now, deadline)
+        else:
+            since = datetime.fromisoformat(str(checkpoint["watermark"])) - timedelta(
+                seconds=C.SWEEP_OVERLAP_SECONDS)
+            for bucket_end, items in self._changed_since(since, now, report):
+                self._copy(items, report, now, deadline)
+                self._save_checkpoint(min(bucket_end, now), report)
+                if time.monotonic() > deadline:
+                    report.complete = False
+                    return report
+        self._save_checkpoint(now, report)
+        return report
+
+    def _copy(self, items: list[Item], report: SweepReport, now: datetime, deadline: float) -> None:
+        report.changes_found += len(items)
+        result = self.replicator.copy(items, now, deadline)
+        report.copied += result.applied
+        report.already_current += result.skipped_older
+        if result.heartbeat_lag_seconds is not None:
+            report.heartbeat_lag_seconds = result.heartbeat_lag_seconds
+
+    def _write_heartbeat(self, now: datetime) -> None:
+        pk, sk = C.HEARTBEAT_PK, self.source.region
+        item = {"pk": {"S": pk}, "sk": {"S": sk}} | change_stamp(pk, sk, now, self.source.region)
+        self.source.call("put_item", TableName=self.source.table_name, Item=item)
+
+    def _save_checkpoint(self, watermark: datetime, report: SweepReport) -> None:
+        report.checkpoint = format_timestamp(watermark)
+        self.source.put_control(C.SWEEP_CHECKPOINT_SK, {
+            "watermark": report.checkpoint, "updated_at": format_timestamp(datetime.now(timezone.utc))})
+
+    def _changed_since(self, since: datetime, now: datetime,
+                       report: SweepReport) -> Iterator[tuple[datetime, list[Item]]]:
+        """(end of minute, items changed in it after `since`) for each minute from `since` to now."""
+        minute = since.replace(second=0, microsecond=0)
+        low = format_timestamp(since)
+        while minute <= now:
+            bucket = change_bucket(format_timestamp(minute))
+            report.buckets.append(bucket)
+            items: list[Item] = []
+            params: dict[str, Any] = {
+                "TableName": self.source.table_name, "IndexName": C.CHANGES_INDEX,
+                "KeyConditionExpression": "#b = :b AND #k > :low",
+                "ExpressionAttributeNames": {"#b": C.CHANGE_BUCKET_ATTRIBUTE, "#k": C.CHANGE_KEY_ATTRIBUTE},
+                "ExpressionAttributeValues": {":b": {"S": bucket}, ":low": {"S": low}},
+            }
+            while True:
+                response = self.source.call("query", **params)
+                report.pages += 1
+                items += response.get("Items", [])
+                if "LastEvaluatedKey" not in response:
+                    break
+                params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            minute += timedelta(minutes=1)
+            yield minute, items
+
+    def _scan_pages(self, deadline: float) -> Iterator[list[Item]]:
+        """A full copy: parallel segmented Scan of the source (replicate --full, or no checkpoint yet)."""
+        for page in scan_table(self.source, C.SCAN_SEGMENTS):
+            if time.monotonic() > deadline:
+                raise Unavailable("The full copy ran out of time; run it again to continue.")
+            yield [i for i in page if not is_tombstone(i)]
+
+
+def scan_table(store: MetricsStore, segments: int, projection: str | None = None) -> Iterator[list[Item]]:
+    """Every page of a parallel segmented Scan (operator tooling and full copies only, never a request)."""
+    def segment(number: int) -> list[list[Item]]:
+        params: dict[str, Any] = {"TableName": store.table_name, "Segment": number, "TotalSegments": segments,
+                                  "ConsistentRead": True}
+        if projection:
+            params["ProjectionExpression"] = projection
+        pages = []
+        while True:
+            response = store.call("scan", **params)
+            pages.append(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return pages
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        for pages in pool.map(segment, range(segments)):
+            yield from pages

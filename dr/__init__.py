@@ -1,0 +1,1 @@
+"""DR operations for the devops-metrics tables: status, replication, verify/repair, failover."""

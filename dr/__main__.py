@@ -1,0 +1,5 @@
+import sys
+
+from dr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,176 @@
+"""python -m dr: DR operations on the devops-metrics tables of one stage, in both regions.
+
+  status                 tables, items, replication lag, last sweep, active region and epoch
+  replicate [--full]     sweep the changes (or everything) from the active region to the standby
+  verify [--repair]      compare both tables key by key and version by version; repair differences
+  failover --to REGION   preflight, fence, final sweep, switch, notify, record an incident
+  failback               fail over back to the primary region (us-east-1)
+
+Exit codes: 0 done; 1 a check failed (differences found, preflight refused, a region unreachable);
+2 bad usage. Against the local stack, pass --endpoint-url (or set AWS_ENDPOINT_URL) as `make up` prints.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from tabulate import tabulate
+
+from chalicelib import constants as C
+from chalicelib.errors import ApiError
+from chalicelib.replication import ReplicationSweep, Replicator
+from dr import failover as fo
+from dr import verify as vf
+from dr.regions import PRIMARY_REGION, REGIONS, Regions
+
+OK, FAILED, USAGE = 0, 1, 2
+_FAILURES = (ApiError, ClientError, BotoCoreError)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def emit(args: argparse.Namespace, data: Any, table: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else table)
+
+
+def region_status(regions: Regions, region: str) -> dict[str, Any]:
+    store = regions.store(region)
+    row: dict[str, Any] = {"region": region, "table": regions.table_name}
+    try:
+        described = store.call("describe_table", TableName=regions.table_name)["Table"]
+        row.update(table_status=described["TableStatus"], items=described.get("ItemCount"))
+        role = fo.active_role(regions, region)
+        row.update(role=role.name, active_region=role.active_region, epoch=role.epoch)
+        heartbeat = store.get_control(C.HEARTBEAT_SK)
+        row["replication_lag_seconds"] = heartbeat.get("lag_seconds") if heartbeat else None
+        row["last_heartbeat"] = heartbeat.get("updated_at") if heartbeat else None
+        checkpoint = store.get_control(C.SWEEP_CHECKPOINT_SK)
+        row["last_sweep"] = checkpoint.get("updated_at") if checkpoint else None
+    except _FAILURES as error:
+        row.update(table_status="UNREACHABLE", error=str(error).splitlines()[0][:120])
+    return row
+
+
+def cmd_status(args: argparse.Namespace, regions: Regions) -> int:
+    rows = [region_status(regions, region) for region in REGIONS]
+    columns = ["region", "table_status", "items", "role", "active_region", "epoch", "replication_lag_seconds",
+               "last_heartbeat", "last_sweep"]
+    table = tabulate([[r.get(c, "") if r.get(c) is not None else "-" for c in columns] for r in rows],
+                     headers=columns)
+    emit(args, {"stage": args.stage, "regions": rows}, f"stage {args.stage}, table {regions.table_name}\n\n{table}")
+    return OK if all(r["table_status"] == "ACTIVE" for r in rows) else FAILED
+
+
+def _source_and_replica(regions: Regions) -> tuple[str, str]:
+    active = fo.active_role(regions, PRIMARY_REGION).active_region
+    return active, regions.peer(active)
+
+
+def cmd_replicate(args: argparse.Namespace, regions: Regions) -> int:
+    source, replica = _source_and_replica(regions)
+    print(f"replicating {source} -> {replica} ({'full copy' if args.full else 'changes since the checkpoint'})...",
+          file=sys.stderr)
+    sweep = ReplicationSweep(regions.store(source), Replicator(regions.store(replica), source))
+    report = sweep.run(now(), budget_seconds=args.budget, full=args.full).as_dict()
+    report.update(source=source, replica=replica)
+    emit(args, report, tabulate(sorted(report.items()), headers=["", ""]))
+    return OK if report["complete"] else FAILED
+
+
+def cmd_verify(args: argparse.Namespace, regions: Regions) -> int:
+    source, replica = _source_and_replica(regions)
+    print(f"comparing {source} (source) with {replica} (replica)...", file=sys.stderr)
+    differences = vf.compare(regions.store(source), regions.store(replica))
+    result: dict[str, Any] = {"source": source, "replica": replica, "differences": len(differences),
+                              "by_problem": {}, "sample": [d.as_dict() for d in differences[:20]]}
+    for d in differences:
+        result["by_problem"][d.problem] = result["by_problem"].get(d.problem, 0) + 1
+    if args.repair and differences:
+        deadline = time.monotonic() + args.budget
+        result["repaired"] = vf.repair(differences, regions.store(source), regions.store(replica), now(), deadline,
+                                       progress=lambda n: print(f"  repaired {n}...", file=sys.stderr))
+        result["remaining"] = len(vf.compare(regions.store(source), regions.store(replica)))
+    summary = tabulate(sorted(result["by_problem"].items()) or [["none", 0]], headers=["difference", "keys"])
+    text = f"{source} -> {replica}: {len(differences)} difference(s)\n\n{summary}"
+    if "repaired" in result:
+        text += f"\n\nrepaired {result['repaired']}; {result['remaining']} remain"
+    emit(args, result, text)
+    remaining = result.get("remaining", len(differences))
+    return OK if remaining == 0 else FAILED
+
+
+def _confirm(args: argparse.Namespace, question: str) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print("refusing without --yes: standard input is not a terminal", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _failover(args: argparse.Namespace, regions: Regions, to_region: str) -> int:
+    if not _confirm(args, f"Fail devops-metrics-{args.stage} over to {to_region}?"):
+        return FAILED
+    try:
+        report = fo.failover(regions, to_region, force=args.force, step=lambda line: print(f"  {line}",
+                                                                                             file=sys.stderr))
+    except fo.FailoverRefused as refused:
+        print(f"failover refused: {refused}", file=sys.stderr)
+        return FAILED
+    emit(args, report.as_dict(), f"{to_region} is active (epoch {report.epoch}) after {report.seconds:.1f} s; "
+         f"{report.from_region} {'is fenced' if report.fenced_old_region else 'was unreachable and stays fenced'}")
+    return OK
+
+
+def cmd_failover(args: argparse.Namespace, regions: Regions) -> int:
+    return _failover(args, regions, args.to)
+
+
+def cmd_failback(args: argparse.Namespace, regions: Regions) -> int:
+    return _failover(args, regions, PRIMARY_REGION)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m dr", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--stage", default="dev", help="stage whose tables to operate on (default dev)")
+    common.add_argument("--endpoint-url", help="an AWS emulator's endpoint (default: $AWS_ENDPOINT_URL, else AWS)")
+    common.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", parents=[common], help="both regions at a glance").set_defaults(run=cmd_status)
+    replicate = commands.add_parser("replicate", parents=[common], help="sweep changes to the standby")
+    replicate.add_argument("--full", action="store_true", help="copy every item, not only recent changes")
+    replicate.add_argument("--budget", type=float, default=600.0, help="seconds before stopping (default 600)")
+    replicate.set_defaults(run=cmd_replicate)
+    verify = commands.add_parser("verify", parents=[common], help="compare both tables")
+    verify.add_argument("--repair", action="store_true", help="copy missing/stale items, delete extra ones")
+    verify.add_argument("--budget", type=float, default=600.0, help="seconds before stopping (default 600)")
+    verify.set_defaults(run=cmd_verify)
+    over = commands.add_parser("failover", parents=[common], help="make another region active")
+    over.add_argument("--to", required=True, choices=REGIONS)
+    over.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    over.add_argument("--force", action="store_true", help="skip the replication-lag preflight")
+    over.set_defaults(run=cmd_failover)
+    back = commands.add_parser("failback", parents=[common], help="make the primary region active again")
+    back.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    back.add_argument("--force", action="store_true", help="skip the replication-lag preflight")
+    back.set_defaults(run=cmd_failback)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    regions = Regions(args.stage, args.endpoint_url)
+    try:
+        return int(args.run(args, regions))
+    except _FAILURES as error:
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return FAILED
