@@ -24,6 +24,9 @@ _CONTEXT: Context | None = None
 _HISTORY: delivery.PipelineHistory | None = None
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.AWS_MAX_ATTEMPTS},
                      connect_timeout=C.AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=C.AWS_READ_TIMEOUT_SECONDS)
+# The peer region is read on every write (fencing) and may be the region that is down: fail fast.
+_PEER_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.PEER_MAX_ATTEMPTS},
+                      connect_timeout=C.PEER_TIMEOUT_SECONDS, read_timeout=C.PEER_TIMEOUT_SECONDS)
 
 
 def context() -> Context:
@@ -32,11 +35,11 @@ def context() -> Context:
     if _CONTEXT is None:
         settings = Settings.from_env()
 
-        def table(region: str) -> MetricsStore:
-            client = boto3.client("dynamodb", region_name=region, config=_AWS_CONFIG)
+        def table(region: str, config: Config) -> MetricsStore:
+            client = boto3.client("dynamodb", region_name=region, config=config)
             return MetricsStore(client, settings.table_name, region)
 
-        _CONTEXT = Context(settings, table(settings.region), table(settings.peer_region))
+        _CONTEXT = Context(settings, table(settings.region, _AWS_CONFIG), table(settings.peer_region, _PEER_CONFIG))
     return _CONTEXT
 
 

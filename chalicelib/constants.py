@@ -82,6 +82,8 @@ BATCH_WRITE_MAX_ITEMS: Final = 25  # AWS rejects more; moto accepts 26, so enfor
 AWS_MAX_ATTEMPTS: Final = 5  # botocore "standard" retry mode: throttling, 5xx, dropped connections
 AWS_CONNECT_TIMEOUT_SECONDS: Final = 2.0
 AWS_READ_TIMEOUT_SECONDS: Final = 5.0
+PEER_MAX_ATTEMPTS: Final = 2  # the other region's table: read for fencing, written by replication
+PEER_TIMEOUT_SECONDS: Final = 1.0
 UNPROCESSED_RETRIES: Final = 8  # rounds of UnprocessedItems/UnprocessedKeys before giving up (503)
 WRITE_CONCURRENCY: Final = 8  # parallel conditional puts of idempotency records in one request
 

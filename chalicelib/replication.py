@@ -90,15 +90,31 @@ class Replicator:
 
     def apply(self, changes: Sequence[Change], now: datetime) -> ApplyResult:
         result = ApplyResult()
-        if not changes:
-            return result
-        with ThreadPoolExecutor(max_workers=min(C.WRITE_CONCURRENCY, len(changes))) as pool:
-            outcomes = list(pool.map(lambda c: self._apply_one(c, now), changes))
-        result.applied = sum(outcomes)
-        result.skipped_older = len(outcomes) - result.applied
+        pending = list(changes)
+        # Retry the writes that failed, not the whole batch: under a sustained error rate botocore's
+        # retry quota runs dry, and a batch that must succeed in one go would never get through.
+        for attempt in range(C.UNPROCESSED_RETRIES + 1):
+            if not pending:
+                break
+            if attempt:
+                backoff(attempt)
+            with ThreadPoolExecutor(max_workers=min(C.WRITE_CONCURRENCY, len(pending))) as pool:
+                outcomes = list(pool.map(lambda c: self._try_apply(c, now), pending))
+            result.applied += sum(o is True for o in outcomes)
+            result.skipped_older += sum(o is False for o in outcomes)
+            failed = [(c, o) for c, o in zip(pending, outcomes, strict=True) if isinstance(o, Unavailable)]
+            pending = [c for c, _ in failed]
+        if pending:
+            raise failed[-1][1]
         result.heartbeat_lag_seconds = self._note_heartbeats(
             [c.image for c in changes if c.image is not None], now)
         return result
+
+    def _try_apply(self, change: Change, now: datetime) -> bool | Unavailable:
+        try:
+            return self._apply_one(change, now)
+        except Unavailable as error:
+            return error
 
     def _apply_one(self, change: Change, now: datetime) -> bool:
         item = change.image if change.image is not None else self._tombstone(change, now)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib import constants as C
 from chalicelib.config import Settings
 from chalicelib.errors import ApiError, StandbyRegion
@@ -36,8 +38,8 @@ def current_role(store: MetricsStore, settings: Settings, peer: MetricsStore | N
     if peer is not None:
         try:
             records.append(peer.get_control(C.FAILOVER_SK))
-        except ApiError:
-            pass  # the peer region is unreachable: decide on this region's record alone
+        except (ApiError, ClientError, BotoCoreError):
+            pass  # the peer region is unreachable or not set up: decide on this region's record alone
     known = [RegionRole(settings.region, str(r["active_region"]), int(r["epoch"])) for r in records if r]
     if not known:
         return RegionRole(settings.region, settings.primary_region, 0)

@@ -1,0 +1,246 @@
+"""Cold start of the API, as a fresh Python process each time, against a floor.
+
+What it measures
+  moto's server is started in a subprocess (local.emulator.Emulator) and dr/regional.yaml is deployed
+  in it (stage dev) in us-east-1, the app's region, and us-west-2, the DR region, whose table the app
+  also reads (the failover record) when it writes. Then, --runs times per variant (default 10, the two variants
+  alternating, after --warmup untimed runs of each), a fresh `python -c ...` child is spawned with its
+  environment pointed at the emulator (Emulator.env plus APP_STAGE=dev, TABLE_NAME=devops-metrics-dev,
+  AWS_XRAY_SDK_ENABLED=false), cwd = the project root. The child starts time.perf_counter as its very
+  first statement and handles one POST /metrics carrying one valid deployment event, by calling the
+  Chalice app object as Lambda would: `app(event, context)` with a hand-built API Gateway proxy event
+  and a tiny fake Lambda context (no chalice.test, no HTTP server in the timed part):
+
+    ours   `import app` (the project), then the request: validation with pydantic, the failover-record
+           GetItem(s), BatchWriteItem.
+    floor  a bare Chalice app defined in the child: `import boto3`, `from chalice import Chalice`, one
+           route, a DynamoDB client, one unvalidated put_item.
+
+  Each child prints its figures as JSON: import ms (everything up to a ready app object), handle ms
+  (the first request, including creating the DynamoDB client and its calls to the emulator) and their
+  sum, "cold ms". The parent also records the child's wall time (spawn to exit, which adds the
+  interpreter's own start-up, the same for both).
+
+  Children run with PYTHONDONTWRITEBYTECODE=1, like a Lambda whose package has no .pyc files for the
+  project's own modules: app.py and chalicelib are compiled on every cold start (site-packages in
+  .venv do have their .pyc files, so this is a slight under-estimate of Lambda's own cost).
+
+How to read the output
+  * The first table gives p50 / mean / min per variant of cold ms, and p50 of import ms, handle ms and
+    the process wall time. The line under it is the ratio ours / floor of the p50 cold ms and the
+    budget: ours must stay within 1.3x the floor.
+  * The second table is for information: how long single imports take in a fresh process (median of
+    --import-runs children), e.g. pydantic (a run-time dependency of ours), aws_xray_sdk.core (not
+    imported by the app; a dev dependency) and boto3 (in both).
+
+Run from the project root:  .venv/bin/python tests/benchmarks/bench_cold_start.py [--runs N]
+It takes well under a minute with the defaults.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tabulate import tabulate  # noqa: E402
+
+from local.emulator import Emulator, clean_env, deploy_all  # noqa: E402
+
+STAGE = "dev"
+REGION = "us-east-1"
+PEER_REGION = "us-west-2"
+TABLE = f"devops-metrics-{STAGE}"
+BUDGET = 1.3  # ours may take at most this many times the floor
+
+# An API Gateway (REST, proxy integration) event for POST /metrics with one deployment event, shaped
+# like the ones chalice.local builds; written into the child as a Python literal.
+EVENT: dict[str, Any] = {
+    "resource": "/metrics",
+    "path": "/metrics",
+    "httpMethod": "POST",
+    "headers": {"content-type": "application/json", "host": "api.example.com", "user-agent": "cold-start-bench"},
+    "multiValueHeaders": None,
+    "queryStringParameters": None,
+    "multiValueQueryStringParameters": None,
+    "pathParameters": None,
+    "stageVariables": None,
+    "requestContext": {
+        "resourcePath": "/metrics", "httpMethod": "POST", "path": "/api/metrics", "stage": "api",
+        "requestId": "cold-start", "identity": {"sourceIp": "127.0.0.1"},
+    },
+    "body": json.dumps({"kind": "deployment", "service": "cold-start", "status": "success",
+                        "pipeline": "release", "commit_sha": "0123456789abcdef0123456789abcdef01234567"}),
+    "isBase64Encoded": False,
+}
+
+# The child programs. The clock starts at the very first statement; the event and context are plain
+# literals (no imports) so they cost microseconds.
+_PRELUDE = f'''import time
+T0 = time.perf_counter()
+class _LambdaContext:
+    function_name = "devops-metrics-{STAGE}"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:{REGION}:123456789012:function:devops-metrics-{STAGE}"
+    memory_limit_in_mb = 512
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/devops-metrics-{STAGE}"
+    log_stream_name = "cold-start"
+    def get_remaining_time_in_millis(self):
+        return 30000
+CONTEXT = _LambdaContext()
+EVENT = {EVENT!r}
+'''
+
+_EPILOGUE = '''
+T2 = time.perf_counter()
+import json
+print(json.dumps({"import_ms": (T1 - T0) * 1000, "handle_ms": (T2 - T1) * 1000, "cold_ms": (T2 - T0) * 1000,
+                  "status": RESPONSE["statusCode"], "body": RESPONSE.get("body")}))
+'''
+
+OURS = _PRELUDE + '''
+import app
+T1 = time.perf_counter()
+RESPONSE = app.app(EVENT, CONTEXT)
+''' + _EPILOGUE
+
+FLOOR = _PRELUDE + '''
+import os
+import uuid
+import boto3
+from chalice import Chalice, Response
+
+floor = Chalice(app_name="floor")
+ddb = boto3.client("dynamodb")
+
+@floor.route("/metrics", methods=["POST"])
+def post_metrics():
+    event_id = uuid.uuid4().hex
+    ddb.put_item(TableName=os.environ["TABLE_NAME"], Item={
+        "pk": {"S": "FLOOR#" + event_id}, "sk": {"S": "FLOOR"},
+        "body": {"S": floor.current_request.raw_body.decode()}})
+    return Response(body={"ids": [event_id], "created": 1, "duplicates": 0}, status_code=201)
+
+T1 = time.perf_counter()
+RESPONSE = floor(EVENT, CONTEXT)
+''' + _EPILOGUE
+
+IMPORT_PROBE = '''import time
+T0 = time.perf_counter()
+import {module}
+T1 = time.perf_counter()
+print((T1 - T0) * 1000)
+'''
+
+OURS_LABEL = "ours (import app + POST /metrics)"
+FLOOR_LABEL = "floor (bare Chalice + boto3 put_item)"
+IMPORTS = ("pydantic", "aws_xray_sdk.core", "boto3", "chalice", "chalicelib.models", "app")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(emulator: Emulator) -> dict[str, str]:
+    return {**clean_env(), **emulator.env(REGION), "APP_STAGE": STAGE, "TABLE_NAME": TABLE,
+            "PRIMARY_REGION": "us-east-1", "DR_REGION": "us-west-2",
+            "AWS_XRAY_SDK_ENABLED": "false", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_child(code: str, env: dict[str, str]) -> tuple[str, float, str]:
+    """Run `python -c code` in the project root; the last line of its stdout, the wall time in ms and
+    its stderr."""
+    t0 = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    wall = (time.perf_counter() - t0) * 1000
+    if result.returncode != 0:
+        raise SystemExit(f"the child failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+    return result.stdout.strip().splitlines()[-1], wall, result.stderr
+
+
+def cold_start(code: str, env: dict[str, str], label: str) -> dict[str, float]:
+    out, wall, stderr = run_child(code, env)
+    figures = json.loads(out)
+    if figures["status"] != 201:
+        raise SystemExit(f"{label}: POST /metrics answered {figures['status']}: {figures['body']}\n{stderr[-3000:]}")
+    figures["wall_ms"] = wall
+    return figures
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10, help="timed cold starts per variant (default 10)")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed cold starts per variant first, to warm the OS file cache (default 1)")
+    parser.add_argument("--import-runs", type=int, default=3,
+                        help="fresh processes per module in the import-time table (default 3)")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.warmup < 0 or args.import_runs < 1:
+        parser.error("--runs and --import-runs must be at least 1, --warmup at least 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    emulator = Emulator.start(free_port())
+    try:
+        deploy_all(emulator, STAGE, (REGION, PEER_REGION))
+        env = child_env(emulator)
+        variants = {OURS_LABEL: OURS, FLOOR_LABEL: FLOOR}
+        for _ in range(args.warmup):
+            for label, code in variants.items():
+                cold_start(code, env, label)
+        samples: dict[str, list[dict[str, float]]] = {label: [] for label in variants}
+        for _ in range(args.runs):
+            for label, code in variants.items():  # alternating, so drift hits both alike
+                samples[label].append(cold_start(code, env, label))
+
+        imports = []
+        for module in IMPORTS:
+            times = [float(run_child(IMPORT_PROBE.format(module=module), env)[0]) for _ in range(args.import_runs)]
+            # (each probe is a fresh process: nothing is cached between them but the OS file cache)
+            imports.append([f"import {module}", f"{statistics.median(times):.0f}", f"{min(times):.0f}"])
+    finally:
+        emulator.stop()
+
+    rows = []
+    p50: dict[str, float] = {}
+    for label, runs in samples.items():
+        cold = [r["cold_ms"] for r in runs]
+        p50[label] = statistics.median(cold)
+        rows.append([label, len(runs), f"{p50[label]:.0f}", f"{statistics.fmean(cold):.0f}", f"{min(cold):.0f}",
+                     f"{statistics.median(r['import_ms'] for r in runs):.0f}",
+                     f"{statistics.median(r['handle_ms'] for r in runs):.0f}",
+                     f"{statistics.median(r['wall_ms'] for r in runs):.0f}"])
+    ours, floor = p50[OURS_LABEL], p50[FLOOR_LABEL]
+    ratio = ours / floor
+    print(f"Cold start: a fresh process handles one POST /metrics (ms; moto server at {emulator.endpoint})")
+    print(tabulate(rows, headers=["variant", "runs", "cold p50", "cold mean", "cold min", "import p50",
+                                  "handle p50", "process wall p50"],
+                   colalign=("left", "right", "right", "right", "right", "right", "right", "right")))
+    print(f"\nours / floor (cold p50): {ratio:.2f}x   budget: <= {BUDGET:.1f}x the floor -> "
+          f"{'within budget' if ratio <= BUDGET else 'OVER budget'} "
+          f"(ours - floor = {ours - floor:+.0f} ms)\n")
+    print("For information: import time in a fresh process (ms)")
+    print(tabulate(imports, headers=["statement", f"median of {args.import_runs}", "min"],
+                   colalign=("left", "right", "right")))
+    print(f"\nTotal run time {time.perf_counter() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Size of the Lambda deployment package, and proof that boto3/botocore are not bundled.
+
+What it measures
+  Runs `chalice package --stage prod <tmpdir>` (the chalice of this virtualenv, from the project root,
+  as the infra tests do) and reads the deployment.zip it writes: its size, the number of files, the
+  top-level packages in it with their compressed and uncompressed sizes, and whether boto3 or
+  botocore are in it (they must not be: the Lambda runtime provides them, and requirements.txt holds
+  only the run-time needs). chalice keeps its built package in .chalice/deployments/ (git-ignored)
+  keyed by a hash of requirements.txt and the app's code; on a miss it downloads Linux wheels from
+  PyPI, on a hit it reuses the cached zip. The output says which happened. --fresh packages a copy of
+  the project in a temporary directory instead, which always builds from scratch and leaves the
+  project's cache alone.
+
+  The baseline is the same package with boto3 bundled: the zip is copied and the installed files of
+  boto3 + botocore from .venv's site-packages (as their dist-info RECORD lists them, without
+  __pycache__) are added with zipfile's deflate; a second line adds boto3's whole dependency closure
+  (s3transfer, jmespath, python-dateutil, urllib3, six) too.
+
+How to read the output
+  * "deployment.zip": size in KiB, files, and the uncompressed size, against Lambda's limits (50 MiB
+    zipped for a direct upload, 250 MiB unzipped).
+  * The packages table: one row per top-level entry of the zip, largest first.
+  * "boto3 in package: no" / "botocore in package: no" are the checks; the script exits with status 1
+    if either is "yes".
+  * The comparison table: size of ours vs the zip with boto3 bundled, and the ratio naive / ours.
+  * The .pyc line (information): the zip has no compiled files, so Lambda compiles every module it
+    imports on each cold start; the figure is the time to compile all .py files of the zip here, an
+    upper bound of that cost.
+
+Run from the project root:  .venv/bin/python tests/benchmarks/bench_package.py [--stage prod] [--fresh]
+It takes from a few seconds (cached) to a minute or so (wheels downloaded).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+from tabulate import tabulate
+
+ROOT = Path(__file__).resolve().parents[2]
+CHALICE = Path(sys.executable).parent / "chalice"
+KIB = 1024
+MIB = 1024 * 1024
+LAMBDA_ZIP_LIMIT = 50 * MIB  # direct upload
+LAMBDA_UNZIPPED_LIMIT = 250 * MIB
+BOTO3 = ("boto3", "botocore")
+BOTO3_CLOSURE = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six")
+# What `chalice package` needs to package the app (the project without its tests and tools).
+PROJECT_FILES = ("app.py", "requirements.txt", "chalicelib", ".chalice/config.json", ".chalice/policy-dev.json",
+                 ".chalice/policy-prod.json", ".chalice/policy-prod-dr.json")
+
+
+def top_level(name: str) -> str:
+    return name.split("/", 1)[0] + ("/" if "/" in name else "")
+
+
+def installed_files(distribution: str) -> list[tuple[Path, str]]:
+    """(absolute path, path in site-packages) of a distribution's installed files, without bytecode
+    and without files outside site-packages (console scripts)."""
+    dist = importlib.metadata.distribution(distribution)
+    files = []
+    for entry in dist.files or []:
+        relative = str(entry)
+        if relative.startswith("..") or "__pycache__" in relative or relative.endswith(".pyc"):
+            continue
+        path = Path(str(dist.locate_file(entry)))
+        if path.is_file():
+            files.append((path, relative))
+    return files
+
+
+def with_bundled(package: Path, distributions: tuple[str, ...], target: Path) -> tuple[int, int]:
+    """Copy `package` to `target` and add the distributions' files (deflate). (zip bytes, files added)."""
+    shutil.copyfile(package, target)
+    added = 0
+    with zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        present = set(archive.namelist())
+        for distribution in distributions:
+            for path, arcname in installed_files(distribution):
+                if arcname not in present:
+                    archive.write(path, arcname)
+                    present.add(arcname)
+                    added += 1
+    return target.stat().st_size, added
+
+
+def copy_project(destination: Path) -> Path:
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif source.exists():
+            shutil.copyfile(source, target)
+    return destination
+
+
+def compile_seconds(archive: zipfile.ZipFile) -> tuple[int, float]:
+    """(number of .py files, seconds to compile them all)."""
+    sources = [(name, archive.read(name)) for name in archive.namelist() if name.endswith(".py")]
+    t0 = time.perf_counter()
+    for name, source in sources:
+        compile(source, name, "exec", dont_inherit=True)
+    return len(sources), time.perf_counter() - t0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", default="prod", help="the chalice stage to package (default prod)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="package a temporary copy of the project: no cached package, wheels downloaded")
+    parser.add_argument("--top", type=int, default=0, help="show only the N largest top-level entries (0 = all)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-package-") as tmp:
+        tmpdir = Path(tmp)
+        project = copy_project(tmpdir / "project") if args.fresh else ROOT
+        out = tmpdir / "out"
+        env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+        cache_dir = project / ".chalice" / "deployments"
+        cached_before = set(cache_dir.glob("*.zip")) if cache_dir.is_dir() else set()
+        t0 = time.perf_counter()
+        result = subprocess.run([str(CHALICE), "package", "--stage", args.stage, str(out)], cwd=project, env=env,
+                                capture_output=True, text=True, timeout=900)
+        package_seconds = time.perf_counter() - t0
+        if result.returncode != 0:
+            print(result.stdout + result.stderr, file=sys.stderr)
+            print(f"chalice package failed with exit status {result.returncode}", file=sys.stderr)
+            return 2
+        reused = "Reusing existing deployment package" in result.stdout + result.stderr
+        cached_now = sorted(set(cache_dir.glob("*.zip")) - cached_before) if cache_dir.is_dir() else []
+        package = out / "deployment.zip"
+        zip_bytes = package.stat().st_size
+
+        with zipfile.ZipFile(package) as archive:
+            infos = [i for i in archive.infolist() if not i.is_dir()]
+            names = [i.filename for i in infos]
+            py_files, compile_s = compile_seconds(archive)
+        unzipped = sum(i.file_size for i in infos)
+        groups: dict[str, list[zipfile.ZipInfo]] = defaultdict(list)
+        for info in infos:
+            groups[top_level(info.filename)].append(info)
+        rows: list[tuple[str, int, float, float]] = sorted(
+            ((name, len(members), sum(m.compress_size for m in members) / KIB,
+              sum(m.file_size for m in members) / KIB) for name, members in groups.items()),
+            key=lambda row: -row[2])
+        shown = rows[:args.top] if args.top > 0 else rows
+        bundled = {name: any(n.startswith(name + "/") or n.startswith(name + "-") for n in names) for name in BOTO3}
+
+        naive_boto3, added_boto3 = with_bundled(package, BOTO3, tmpdir / "with-boto3.zip")
+        naive_closure, added_closure = with_bundled(package, BOTO3_CLOSURE, tmpdir / "with-boto3-closure.zip")
+
+    source = ("reused the cached package in .chalice/deployments/" if reused
+              else "built from scratch (Linux wheels fetched by pip from PyPI, or from pip's cache)")
+    if cached_now and not args.fresh:
+        source += "; chalice cached it as " + ", ".join(str(p.relative_to(ROOT)) for p in cached_now) + " (git-ignored)"
+    where = "a temporary copy of the project" if args.fresh else str(ROOT)
+    print(f"chalice package --stage {args.stage}: {package_seconds:.1f} s, run in {where}; {source}\n")
+    print(f"deployment.zip: {zip_bytes / KIB:,.1f} KiB, {len(infos)} files, {unzipped / KIB:,.1f} KiB unzipped "
+          f"(Lambda limits: {LAMBDA_ZIP_LIMIT // MIB} MiB zipped, {LAMBDA_UNZIPPED_LIMIT // MIB} MiB unzipped)\n")
+    print(tabulate([[name, files, f"{zipped:,.1f}", f"{raw:,.1f}"] for name, files, zipped, raw in shown],
+                   headers=["top-level entry", "files", "KiB zipped", "KiB unzipped"],
+                   colalign=("left", "right", "right", "right")))
+    if len(shown) < len(rows):
+        print(f"... and {len(rows) - len(shown)} smaller entries")
+    print()
+    for name in BOTO3:
+        print(f"{name} in package: {'YES' if bundled[name] else 'no'}")
+    print()
+    print(tabulate([
+        ["ours (deployment.zip)", "-", f"{zip_bytes / KIB:,.1f}", "1.00x"],
+        ["naive: + boto3 + botocore", added_boto3, f"{naive_boto3 / KIB:,.1f}", f"{naive_boto3 / zip_bytes:.2f}x"],
+        ["naive: + boto3 and all its dependencies", added_closure, f"{naive_closure / KIB:,.1f}",
+         f"{naive_closure / zip_bytes:.2f}x"],
+    ], headers=["package", "files added", "KiB zipped", "naive / ours"], colalign=("left", "right", "right", "right")))
+    pyc = sum(1 for n in names if n.endswith(".pyc"))
+    print(f"\nFor information: the zip holds {py_files} .py and {pyc} .pyc files; compiling all the .py files "
+          f"takes {compile_s * 1000:,.0f} ms here (an upper bound of what a cold start spends compiling).")
+    print(f"\nTotal run time {time.perf_counter() - started:.0f} s.")
+    return 1 if any(bundled.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Replication from the active region to the standby: the app's stream handler fed with real
+GetRecords output, the sweep, verify/repair, faults at the AWS boundary, and fenced failover."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+import app as app_module
+from chalicelib import constants as C
+from chalicelib.errors import Unavailable
+from chalicelib.models import format_timestamp
+from chalicelib.replication import ReplicationSweep, Replicator
+from chalicelib.store import Item, MetricsStore, change_stamp
+from dr import failover as fo
+from dr import verify as vf
+from dr.regions import Regions
+from local.emulator import ROOT
+from local.streams import StreamReader
+from tests.conftest import DR, PRIMARY, STAGE, TABLE, post
+from tests.faults import FaultInjector
+
+
+@pytest.fixture
+def regions(aws) -> Regions:
+    return Regions(STAGE, aws.endpoint)
+
+
+@pytest.fixture
+def stream(aws) -> StreamReader:
+    arn = aws.client("dynamodb", PRIMARY).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    return StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY)
+
+
+def item(pk: str, sk: str, at: datetime, **extra: str) -> Item:
+    base: Item = {"pk": {"S": pk}, "sk": {"S": sk}, **{k: {"S": v} for k, v in extra.items()}}
+    return base | change_stamp(pk, sk, at, PRIMARY)
+
+
+def batch_write(store: MetricsStore, requests: list[dict[str, Any]]) -> None:
+    for start in range(0, len(requests), 25):
+        store.call("batch_write_item", RequestItems={TABLE: requests[start:start + 25]})
+
+
+def put_items(store: MetricsStore, items: list[Item]) -> None:
+    batch_write(store, [{"PutRequest": {"Item": i}} for i in items])
+
+
+def deliver(client: Any, records: list[dict[str, Any]], attempts: int = 50) -> int:
+    """What Lambda does with a stream: batches of 100, each retried until the handler succeeds."""
+    failures = 0
+    for start in range(0, len(records), C.STREAM_BATCH_SIZE):
+        batch = {"Records": records[start:start + C.STREAM_BATCH_SIZE]}
+        errors = []
+        for _ in range(attempts):
+            try:
+                client.lambda_.invoke("replicate_stream", batch)
+                break
+            except Exception as error:  # noqa: BLE001 - the handler raised: Lambda retries the same batch
+                failures += 1
+                errors.append(repr(error)[:200])
+        else:
+            raise AssertionError(f"a batch never succeeded: {errors[-3:]}")
+    return failures
+
+
+def differences(regions: Regions, source: str = PRIMARY, replica: str = DR) -> list[vf.Difference]:
+    return vf.compare(regions.store(source), regions.store(replica))
+
+
+def test_the_stream_handler_replicates_what_the_api_writes(client, regions, stream) -> None:
+    events = [{"kind": "build", "service": "ci", "status": "succeeded", "id": f"s-{i}"} for i in range(30)]
+    assert post(client, {"events": events}).status_code == 201
+    records = stream.poll()
+    assert len(records) == 60  # each event and its idempotency record
+    deliver(client, records)
+    assert differences(regions) == []
+    assert len(vf.live_versions(regions.store(DR))) == 60
+
+
+def test_out_of_order_and_repeated_batches_never_let_an_old_version_win(client, regions, stream) -> None:
+    primary = regions.store(PRIMARY)
+    now = datetime.now(timezone.utc)
+    for version in (1, 2, 3):
+        put_items(primary, [item("k", "1", now, note=f"v{version}") | {"version": {"N": str(version)}}])
+    v1, v2, v3 = stream.poll()
+    for batch in ([v3], [v1], [v2], [v3], [v1, v2]):  # newest first, then stale and repeated ones
+        deliver(client, batch)
+    held = regions.store(DR).call("get_item", TableName=TABLE, Key={"pk": {"S": "k"}, "sk": {"S": "1"}})["Item"]
+    assert (held["version"]["N"], held["note"]["S"]) == ("3", "v3")
+    # a delete, then a late copy of an older image: the item stays deleted
+    primary.call("delete_item", TableName=TABLE, Key={"pk": {"S": "k"}, "sk": {"S": "1"}})
+    (removal,) = stream.poll()
+    deliver(client, [removal])
+    deliver(client, [v2, v1])
+    assert differences(regions) == []
+    assert vf.live_versions(regions.store(DR)) == {}
+
+
+def test_the_sweep_reads_only_what_changed_since_its_checkpoint(regions) -> None:
+    primary, replica = regions.store(PRIMARY), regions.store(DR)
+    now = datetime.now(timezone.utc)
+    put_items(primary, [item("old", str(i), now - timedelta(minutes=30)) for i in range(300)])
+    sweep = ReplicationSweep(primary, Replicator(replica, PRIMARY))
+    first = sweep.run(now - timedelta(minutes=20))  # no checkpoint yet: a full copy
+    assert first.copied == 301  # the items and the heartbeat
+    put_items(primary, [item("new", str(i), now) for i in range(10)])
+    calls: list[str] = []
+    for store in (primary, replica):
+        store._ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    second = sweep.run(now + timedelta(seconds=1))
+    assert second.copied == 11 and second.changes_found == 11  # the 300 older items are not read again
+    assert calls.count("Scan") == 0 and calls.count("BatchWriteItem") == 1
+    assert differences(regions) == []
+    heartbeat = replica.get_control(C.HEARTBEAT_SK)
+    assert heartbeat is not None and heartbeat["source_region"] == PRIMARY
+
+
+class Killed(BaseException):
+    """The process died: nothing catches this, as nothing survives a real crash."""
+
+
+def test_a_sweep_killed_at_a_random_point_converges_when_run_again(regions) -> None:
+    primary, replica = regions.store(PRIMARY), regions.store(DR)
+    now = datetime.now(timezone.utc)
+    put_items(primary, [item("m", f"{i:05d}", now - timedelta(seconds=5 * i)) for i in range(1500)])
+    primary.put_control(C.SWEEP_CHECKPOINT_SK, {"watermark": format_timestamp(now - timedelta(hours=3))})
+    sweep = ReplicationSweep(primary, Replicator(replica, PRIMARY))
+    for seed in (1, 2, 3):
+        writes = {"n": 0, "die_at": random.Random(seed).randint(1, 40)}
+
+        def kill(model: Any, writes: dict = writes, **_: Any) -> None:
+            if model.name == "BatchWriteItem":
+                writes["n"] += 1
+                if writes["n"] == writes["die_at"]:
+                    raise Killed
+
+        replica._ddb.meta.events.register("before-call.dynamodb", kill)
+        with pytest.raises(Killed):
+            sweep.run(now)
+        replica._ddb.meta.events.unregister("before-call.dynamodb", kill)
+    report = sweep.run(now)
+    assert report.complete
+    assert differences(regions) == []
+
+
+@pytest.fixture
+def faulty(client) -> Iterator[list[FaultInjector]]:
+    """20% of the app's DynamoDB calls in both regions fail, in every way the boundary fails."""
+    context = app_module.context()
+    injectors = [FaultInjector(rate=0.2, seed=seed).attach(store._ddb)
+                 for seed, store in enumerate((context.store, context.peer))]
+    yield injectors
+    for injector, store in zip(injectors, (context.store, context.peer), strict=True):
+        injector.detach(store._ddb)
+
+
+def test_5000_changes_under_faults_converge_with_nothing_lost_or_resurrected(client, regions, stream,
+                                                                           faulty) -> None:
+    primary = regions.store(PRIMARY)
+    now = datetime.now(timezone.utc)
+    keys = [f"{i:04d}" for i in range(3000)]
+    put_items(primary, [item("c", k, now) for k in keys])  # 3,000 puts
+    put_items(primary, [item("c", k, now, note="updated") for k in keys[:1000]])  # 1,000 updates
+    deleted = keys[1000:2000]
+    batch_write(primary, [{"DeleteRequest": {"Key": {"pk": {"S": "c"}, "sk": {"S": k}}}} for k in deleted])
+    records = stream.poll(limit=10000)
+    assert len(records) == 5000
+    deliver(client, records)  # the stream, in order, with Lambda's retries
+    deliver(client, records[::-1][:300])  # and some stale batches delivered again, newest last
+    for _ in range(20):  # the scheduled sweep, under faults too: a failed run is redone at the next tick
+        try:
+            app_module.api.sweep(app_module.context(), datetime.now(timezone.utc))
+            break
+        except Unavailable:
+            continue
+    else:
+        raise AssertionError("the sweep never completed")
+    assert sum(len(i.injected) for i in faulty) > 200
+    assert differences(regions) == []
+    live = vf.live_versions(regions.store(DR))
+    assert len([k for k in live if k[0] == "c"]) == 2000 and not any(("c", k) in live for k in deleted)
+
+
+def test_verify_finds_and_repairs_every_kind_of_difference(regions) -> None:
+    primary, replica = regions.store(PRIMARY), regions.store(DR)
+    now = datetime.now(timezone.utc)
+
+    def at(version: int, pk: str, numbers: range) -> list[Item]:
+        return [item(pk, str(i), now) | {"version": {"N": str(version)}} for i in numbers]
+
+    put_items(primary, at(5, "v", range(50)))
+    put_items(replica, at(5, "v", range(10, 50)))  # 0-9 missing in the replica
+    put_items(primary, at(6, "v", range(10, 15)))  # 10-14 stale in the replica
+    put_items(replica, at(1, "gone", range(5)))  # extra in the replica
+    put_items(replica, at(9, "v", range(45, 50)))  # 45-49 newer in the replica: reported, not touched
+    found = differences(regions)
+    counts = {problem: sum(d.problem == problem for d in found) for problem in
+              (vf.MISSING, vf.STALE, vf.EXTRA, vf.NEWER_IN_REPLICA)}
+    assert counts == {vf.MISSING: 10, vf.STALE: 5, vf.EXTRA: 5, vf.NEWER_IN_REPLICA: 5}
+    assert vf.repair(found, primary, replica, now, deadline=float("inf")) == 20
+    assert [d.problem for d in differences(regions)] == [vf.NEWER_IN_REPLICA] * 5
+
+
+def test_split_brain_is_refused_and_failback_leaves_both_tables_equal(client, regions, monkeypatch) -> None:
+    def in_region(region: str) -> Any:
+        """The same app as deployed in `region` (dev and dev-dr differ only in their region)."""
+        monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+        monkeypatch.setattr(app_module, "_CONTEXT", None)
+        return client
+
+    build = {"kind": "build", "service": "ci", "status": "succeeded"}
+    assert post(in_region(PRIMARY), {**build, "id": "before"}).status_code == 201
+    # given us-east-1 is unreachable when the operator fails over (so it cannot be fenced)
+    outage = FaultInjector(rate=1.0, kinds=("dropped_connection",)).attach(regions.store(PRIMARY)._ddb)
+    report = fo.failover(regions, DR, force=True, step=lambda _: None)
+    outage.detach(regions.store(PRIMARY)._ddb)
+    assert (report.epoch, report.fenced_old_region) == (1, False)
+    # then the DR region takes writes
+    assert post(in_region(DR), {**build, "id": "after"}).status_code == 201
+    # and when us-east-1 returns, it reads the higher epoch from us-west-2 and refuses writes
+    refused = post(in_region(PRIMARY), {**build, "id": "split"})
+    assert refused.status_code == 503 and refused.json_body["error"]["code"] == "standby_region"
+    assert client.http.get("/health").json_body["role"] == "standby"
+    # when the operator fails back, the final sweep carries the DR writes home
+    fo.failover(regions, PRIMARY, force=True, step=lambda _: None)
+    # and verify --repair then copies what us-east-1 took before the outage and never replicated
+    unreplicated = differences(regions)
+    assert {d.problem for d in unreplicated} == {vf.MISSING}  # 'before' and the failback's incident
+    assert {"ID#before", "ID#failover-epoch-2"} <= {d.pk for d in unreplicated}
+    vf.repair(unreplicated, regions.store(PRIMARY), regions.store(DR), datetime.now(timezone.utc), float("inf"))
+    assert differences(regions) == []
+    assert post(in_region(PRIMARY), {**build, "id": "home"}).status_code == 201
+    ids = {i["id"] for i in client.http.get("/metrics?service=ci").json_body["items"]}
+    assert {"before", "after", "home"} <= ids and "split" not in ids
+
+
+def run_dr(aws: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dr", *args, "--stage", STAGE, "--endpoint-url", aws.endpoint],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "testing",
+                               "AWS_SECRET_ACCESS_KEY": "testing"})
+
+
+def test_the_dr_cli(client, aws) -> None:
+    post(client, {"events": [{"kind": "build", "service": "ci", "status": "succeeded"} for _ in range(5)]})
+    status = run_dr(aws, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    regions_seen = {r["region"]: r for r in json.loads(status.stdout)["regions"]}
+    assert regions_seen[PRIMARY]["role"] == "active" and regions_seen[DR]["role"] == "standby"
+    unequal = run_dr(aws, "verify")
+    assert unequal.returncode == 1 and "missing" in unequal.stdout
+    assert run_dr(aws, "replicate").returncode == 0
+    equal = run_dr(aws, "verify", "--json")
+    assert equal.returncode == 0 and json.loads(equal.stdout)["differences"] == 0
+    refused = run_dr(aws, "failover", "--to", DR)  # no --yes and no terminal: refuses
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    table = run_dr(aws, "status")
+    assert "us-east-1" in table.stdout and "active" in table.stdout
