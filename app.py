@@ -2,26 +2,29 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import CloudWatchEvent, DynamoDBEvent, Request
 
-from chalicelib import api, delivery
+from chalicelib import api
 from chalicelib import constants as C
 from chalicelib.config import Settings
 from chalicelib.context import Context
 from chalicelib.http import handle_http
 from chalicelib.store import MetricsStore, utc_now
 
+if TYPE_CHECKING:
+    from chalicelib.delivery import PipelineHistory
+
 app = Chalice(app_name="devops-metrics")
 iam = IAMAuthorizer()
 app.register_middleware(handle_http, "http")
 
 _CONTEXT: Context | None = None
-_HISTORY: delivery.PipelineHistory | None = None
+_HISTORY: PipelineHistory | None = None
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.AWS_MAX_ATTEMPTS},
                      connect_timeout=C.AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=C.AWS_READ_TIMEOUT_SECONDS)
 # The peer region is read on every write (fencing) and may be the region that is down: fail fast.
@@ -35,19 +38,22 @@ def context() -> Context:
     if _CONTEXT is None:
         settings = Settings.from_env()
 
-        def table(region: str, config: Config) -> MetricsStore:
-            client = boto3.client("dynamodb", region_name=region, config=config)
-            return MetricsStore(client, settings.table_name, region)
-
-        _CONTEXT = Context(settings, table(settings.region, _AWS_CONFIG), table(settings.peer_region, _PEER_CONFIG))
+        local = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
+        # The peer's client is made on first use, on the thread that reads the peer's failover
+        # record while this region's is read: its cost overlaps that round trip.
+        peer = MetricsStore(lambda: boto3.client("dynamodb", region_name=settings.peer_region, config=_PEER_CONFIG),
+                            settings.table_name, settings.peer_region)
+        _CONTEXT = Context(settings, MetricsStore(local, settings.table_name, settings.region), peer)
     return _CONTEXT
 
 
-def pipeline_history() -> delivery.PipelineHistory:
+def pipeline_history() -> PipelineHistory:
     global _HISTORY
     if _HISTORY is None:
+        from chalicelib.delivery import PipelineHistory  # only this function needs it
+
         region = context().settings.region
-        _HISTORY = delivery.PipelineHistory(boto3.client("codepipeline", region_name=region, config=_AWS_CONFIG),
+        _HISTORY = PipelineHistory(boto3.client("codepipeline", region_name=region, config=_AWS_CONFIG),
                                             boto3.client("codecommit", region_name=region, config=_AWS_CONFIG))
     return _HISTORY
 
@@ -84,7 +90,7 @@ def health() -> Response:
     return _reply(api.health(context(), _request().query_params, utc_now()))
 
 
-@app.on_cw_event(delivery.PIPELINE_EVENT_PATTERN, name="record_pipeline_execution")
+@app.on_cw_event(C.PIPELINE_EVENT_PATTERN, name="record_pipeline_execution")
 def record_pipeline_execution(event: CloudWatchEvent) -> None:
     api.record_pipeline_execution(context(), event.to_dict(), pipeline_history(), utc_now())
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib import constants as C
-from chalicelib import delivery, dora, replication
 from chalicelib.context import Context
 from chalicelib.errors import BodyTooLarge, InvalidJson, UnsupportedMediaType, ValidationFailed
-from chalicelib.health import check_health
 from chalicelib.models import Environment, Name, Timestamp, format_timestamp, parse_events
-from chalicelib.pagination import decode_token, encode_token
 from chalicelib.role import require_active
 from chalicelib.store import EventQuery, PutResult
+
+if TYPE_CHECKING:
+    from chalicelib.delivery import PipelineHistory
+
+# Every function of the app imports this module on a cold start, and a POST is the common first
+# request: the modules only other handlers need are imported inside those handlers.
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -46,7 +49,8 @@ def _require_json(headers: Mapping[str, str]) -> None:
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import: a cold start that serves a POST never needs them.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ListParams(_Params):
@@ -92,6 +96,8 @@ def list_metrics(ctx: Context, query: Mapping[str, str] | None) -> Reply:
         until=params.until,
         limit=params.limit,
     )
+    from chalicelib.pagination import decode_token, encode_token
+
     cursors = decode_token(params.next_token, event_query)
     items, next_cursors = ctx.store.list_events(event_query, cursors)
     return 200, {"items": items, "next_token": encode_token(event_query, next_cursors)}
@@ -109,21 +115,27 @@ def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime
         "days": params.days,
         "window": {"start": format_timestamp(start), "end": format_timestamp(now)},
     }
+    from chalicelib import dora
+
     body.update(dora.summarize(deployments, incidents, start, now, params.days))
     return 200, body
 
 
 def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
     params: HealthParams = _params(HealthParams, query)
+    from chalicelib.health import check_health
+
     report = check_health(ctx, now, deep=params.deep == "true")
     return report.status_code, report.body
 
 
 
-def record_pipeline_execution(ctx: Context, event: dict[str, Any], history: delivery.PipelineHistory,
+def record_pipeline_execution(ctx: Context, event: dict[str, Any], history: PipelineHistory,
                               now: datetime) -> PutResult | None:
     """A finished execution of this stage's pipeline -> a build and a deployment event; None for
     another stage's pipeline."""
+    from chalicelib import delivery
+
     if not delivery.is_own_pipeline(event, ctx.settings.stage):
         return None
     pipeline = event["detail"]["pipeline"]
@@ -136,6 +148,8 @@ def record_pipeline_execution(ctx: Context, event: dict[str, Any], history: deli
 
 def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     """The active region's stream -> the peer's table. A failure raises, so Lambda retries the batch."""
+    from chalicelib import replication
+
     if ctx.peer is None or not ctx.role().is_active:
         return {"replicated": 0, "reason": "standby"}  # this region's changes are replicas
     changes = replication.changes_from_stream(records)
@@ -146,6 +160,8 @@ def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime)
 
 def sweep(ctx: Context, now: datetime, full: bool = False) -> dict[str, Any]:
     """The scheduled sweep: copy to the peer what the stream missed (active region only)."""
+    from chalicelib import replication
+
     if ctx.peer is None or not ctx.role().is_active:
         return {"copied": 0, "reason": "standby"}
     replicator = replication.Replicator(ctx.peer, ctx.settings.region)

@@ -65,6 +65,7 @@ KEY_UPPER_SENTINEL: Final = "~"
 
 # --- Replication and health -------------------------------------------------------------------
 RPO_TARGET_SECONDS: Final = 60  # replication lag above this makes deep health fail
+RTO_TARGET_SECONDS: Final = 300
 SWEEP_INTERVAL_MINUTES: Final = 5
 SWEEP_BUDGET_SECONDS: Final = 240.0  # a sweep stops (checkpoint kept) well inside its Lambda timeout
 SWEEP_OVERLAP_SECONDS: Final = 60  # re-read this much before the checkpoint: writes land out of order
@@ -91,6 +92,11 @@ WRITE_CONCURRENCY: Final = 8  # parallel conditional puts of idempotency records
 PIPELINE_NAME_PREFIX: Final = "devops-metrics-"  # pipeline and repository: devops-metrics-<stage>
 DELIVERY_SERVICE: Final = "devops-metrics"  # the service name the pipeline's events are recorded under
 PIPELINE_EXECUTION_LOOKBACK: Final = 50  # executions searched for the one an event names
+PIPELINE_EVENT_PATTERN: Final = {  # the EventBridge rule that feeds record_pipeline_execution
+    "source": ["aws.codepipeline"],
+    "detail-type": ["CodePipeline Pipeline Execution State Change"],
+    "detail": {"state": ["SUCCEEDED", "FAILED"], "pipeline": [{"prefix": PIPELINE_NAME_PREFIX}]},
+}
 
 # --- Observability -----------------------------------------------------------------------------
 CORRELATION_HEADER: Final = "X-Correlation-Id"

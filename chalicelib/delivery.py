@@ -18,11 +18,6 @@ from chalicelib import constants as C
 
 log = logging.getLogger("devops_metrics")
 
-PIPELINE_EVENT_PATTERN: dict[str, Any] = {
-    "source": ["aws.codepipeline"],
-    "detail-type": ["CodePipeline Pipeline Execution State Change"],
-    "detail": {"state": ["SUCCEEDED", "FAILED"], "pipeline": [{"prefix": C.PIPELINE_NAME_PREFIX}]},
-}
 _DEPLOYMENT_STATUS = {"SUCCEEDED": "success", "FAILED": "failure"}
 _BUILD_STATUS = {"SUCCEEDED": "succeeded", "FAILED": "failed"}
 

@@ -211,7 +211,6 @@ class ReplicationSweep:
 
     def run(self, now: datetime, budget_seconds: float = C.SWEEP_BUDGET_SECONDS, full: bool = False) -> SweepReport:
         deadline = time.monotonic() + budget_seconds
-        self._write_heartbeat(now)
         report = SweepReport()
         checkpoint = self.source.get_control(C.SWEEP_CHECKPOINT_SK)
         if full or checkpoint is None:
@@ -220,13 +219,21 @@ class ReplicationSweep:
         else:
             since = datetime.fromisoformat(str(checkpoint["watermark"])) - timedelta(
                 seconds=C.SWEEP_OVERLAP_SECONDS)
+            pending: list[Item] = []  # gathered across minutes, so quiet minutes share write calls
             for bucket_end, items in self._changed_since(since, now, report):
-                self._copy(items, report, now, deadline)
-                self._save_checkpoint(min(bucket_end, now), report)
-                if time.monotonic() > deadline:
-                    report.complete = False
-                    return report
+                pending += items
+                if len(pending) >= C.BATCH_GET_MAX_KEYS:
+                    self._copy(pending, report, now, deadline)
+                    pending = []
+                    self._save_checkpoint(min(bucket_end, now), report)
+                    if time.monotonic() > deadline:
+                        report.complete = False
+                        return report
+            self._copy(pending, report, now, deadline)
         self._save_checkpoint(now, report)
+        # Written after the checkpoint, so this run does not copy it: the stream carries it across
+        # (its lag is the stream's), or else the next sweep does (and its lag shows the stream is down).
+        self._write_heartbeat(now)
         return report
 
     def _copy(self, items: list[Item], report: SweepReport, now: datetime, deadline: float) -> None:

@@ -5,7 +5,9 @@ the active region and the failover epoch. With no record, the configured primary
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -13,6 +15,8 @@ from chalicelib import constants as C
 from chalicelib.config import Settings
 from chalicelib.errors import ApiError, StandbyRegion
 from chalicelib.store import MetricsStore
+
+_PEER_READS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="peer-role")
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,13 @@ def current_role(store: MetricsStore, settings: Settings, peer: MetricsStore | N
     """The active region of the highest epoch this region can see: its own record and, when the
     peer region answers, the peer's. So a primary that comes back after a failover it did not hear
     about reads the newer epoch from the DR region and stays fenced."""
+    peer_record: Future[dict[str, Any] | None] | None = None
+    if peer is not None:  # read both regions at once: the peer is a cross-region round trip
+        peer_record = _PEER_READS.submit(peer.get_control, C.FAILOVER_SK)
     records = [store.get_control(C.FAILOVER_SK)]
-    if peer is not None:
+    if peer_record is not None:
         try:
-            records.append(peer.get_control(C.FAILOVER_SK))
+            records.append(peer_record.result())
         except (ApiError, ClientError, BotoCoreError):
             pass  # the peer region is unreachable or not set up: decide on this region's record alone
     known = [RegionRole(settings.region, str(r["active_region"]), int(r["epoch"])) for r in records if r]

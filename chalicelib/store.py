@@ -109,9 +109,16 @@ class _Page:
 
 class MetricsStore:
     def __init__(self, client: Any, table_name: str, region: str) -> None:
-        self._ddb = client
+        """`client` is a DynamoDB client, or a function that makes one on first use."""
+        self._client = client
         self.table_name = table_name
         self.region = region
+
+    @property
+    def _ddb(self) -> Any:
+        if callable(self._client) and not hasattr(self._client, "meta"):
+            self._client = self._client()
+        return self._client
 
     # ---- writes ---------------------------------------------------------------------------------
     #

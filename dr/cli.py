@@ -5,6 +5,7 @@
   verify [--repair]      compare both tables key by key and version by version; repair differences
   failover --to REGION   preflight, fence, final sweep, switch, notify, record an incident
   failback               fail over back to the primary region (us-east-1)
+  drill                  a game day on the local stack: lose us-east-1 under load, fail over, measure
 
 Exit codes: 0 done; 1 a check failed (differences found, preflight refused, a region unreachable);
 2 bad usage. Against the local stack, pass --endpoint-url (or set AWS_ENDPOINT_URL) as `make up` prints.
@@ -92,7 +93,7 @@ def cmd_verify(args: argparse.Namespace, regions: Regions) -> int:
                               "by_problem": {}, "sample": [d.as_dict() for d in differences[:20]]}
     for d in differences:
         result["by_problem"][d.problem] = result["by_problem"].get(d.problem, 0) + 1
-    if args.repair and differences:
+    if args.repair:
         deadline = time.monotonic() + args.budget
         result["repaired"] = vf.repair(differences, regions.store(source), regions.store(replica), now(), deadline,
                                        progress=lambda n: print(f"  repaired {n}...", file=sys.stderr))
@@ -137,6 +138,22 @@ def cmd_failback(args: argparse.Namespace, regions: Regions) -> int:
     return _failover(args, regions, PRIMARY_REGION)
 
 
+def cmd_drill(args: argparse.Namespace, regions: Regions) -> int:
+    from dr import drill
+
+    if not regions.endpoint_url:
+        print("the drill runs against the local stack: pass --endpoint-url (or set AWS_ENDPOINT_URL)",
+              file=sys.stderr)
+        return USAGE
+    result = drill.run_drill(regions, args.primary_url, args.standby_url, regions.endpoint_url, rate=args.rate,
+                             warmup=args.warmup, say=lambda line: print(line, file=sys.stderr))
+    emit(args, result.as_dict(), drill.format_result(result))
+    passed = (result.rto_seconds is not None and result.rto_seconds < C.RTO_TARGET_SECONDS
+              and result.rpo_seconds < C.RPO_TARGET_SECONDS and result.fenced_primary_refused_write
+              and result.differences_after_failback == 0)
+    return OK if passed else FAILED
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m dr", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -163,6 +180,12 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     back.add_argument("--force", action="store_true", help="skip the replication-lag preflight")
     back.set_defaults(run=cmd_failback)
+    game = commands.add_parser("drill", parents=[common], help="game day on the local stack: lose us-east-1")
+    game.add_argument("--primary-url", default="http://127.0.0.1:8000")
+    game.add_argument("--standby-url", default="http://127.0.0.1:8001")
+    game.add_argument("--rate", type=float, default=10.0, help="writes per second during the drill")
+    game.add_argument("--warmup", type=float, default=5.0, help="seconds of writes before the outage")
+    game.set_defaults(run=cmd_drill)
     return root
 
 

@@ -30,12 +30,12 @@ class Difference:
 
 
 def live_versions(store: MetricsStore) -> dict[tuple[str, str], int]:
-    """key -> version of every replicated, non-deleted item (parallel segmented Scan)."""
+    """key -> version of every replicated, non-deleted data item (parallel segmented Scan)."""
     versions: dict[tuple[str, str], int] = {}
     for page in scan_table(store, C.SCAN_SEGMENTS, projection=f"pk, sk, version, {C.TOMBSTONE_ATTRIBUTE}"):
         for item in page:
-            if item["pk"]["S"] == C.CONTROL_PK or is_tombstone(item):
-                continue
+            if item["pk"]["S"] in (C.CONTROL_PK, C.HEARTBEAT_PK) or is_tombstone(item):
+                continue  # per-region control items and each source's heartbeat are not data
             versions[(item["pk"]["S"], item["sk"]["S"])] = int(item.get("version", {"N": "0"})["N"])
     return versions
 

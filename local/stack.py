@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import requests
 
 from local.demo import load_demo_data
 from local.emulator import ROOT, Emulator, clean_env, deploy_all
+from local.outage import RegionSwitch
 
 STAGE = "dev"  # the primary's stage; the standby runs its DR twin, dev-dr
 PRIMARY_REGION = "us-east-1"
@@ -29,8 +31,12 @@ class LocalStack:
     primary_port: int = 8000
     standby_port: int = 8001
     demo_data: bool = True
-    emulator: Emulator | None = None
+    emulator: Emulator | None = None  # what everything talks to: the region switch in front of moto
+    backend: Emulator | None = None  # moto's server itself
+    switch: RegionSwitch | None = None
+    sweep_every: float = 60.0
     apps: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -43,8 +49,12 @@ class LocalStack:
 
     def start(self) -> None:
         LOG_DIR.mkdir(exist_ok=True)
-        _step(f"starting moto's server on port {self.moto_port} (log: {LOG_DIR / 'moto.log'})")
-        self.emulator = Emulator.start(self.moto_port, LOG_DIR / "moto.log")
+        _step(f"starting moto's server behind a region switch on port {self.moto_port} "
+              f"(log: {LOG_DIR / 'moto.log'})")
+        self.backend = Emulator.start(_free_port(), LOG_DIR / "moto.log")
+        self.switch = RegionSwitch(self.moto_port, self.backend.endpoint)
+        self.switch.start()
+        self.emulator = Emulator(f"http://127.0.0.1:{self.moto_port}")
         _step(f"deploying dr/regional.yaml (stage {STAGE}) to {PRIMARY_REGION} and {DR_REGION}")
         self.outputs = deploy_all(self.emulator, STAGE, (PRIMARY_REGION, DR_REGION))
         for region, stage, port in ((PRIMARY_REGION, STAGE, self.primary_port),
@@ -54,6 +64,10 @@ class LocalStack:
             self.apps[region] = self._start_app(region, stage, port)
         for region, url in ((PRIMARY_REGION, self.primary_url), (DR_REGION, self.standby_url)):
             self._wait_healthy(region, url)
+        for region in (PRIMARY_REGION, DR_REGION):
+            _step(f"starting the stream poller and scheduler for {region} "
+                  f"(log: {LOG_DIR / f'workers-{region}.log'})")
+            self.workers[region] = self._start_workers(region)
         if self.demo_data:
             count = load_demo_data(self.primary_url, datetime.now(timezone.utc))
             _step(f"loaded {count} demo events through POST /metrics")
@@ -65,6 +79,17 @@ class LocalStack:
         chalice = str(Path(sys.executable).parent / "chalice")
         return subprocess.Popen(
             [chalice, "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def _start_workers(self, region: str) -> subprocess.Popen[bytes]:
+        assert self.emulator is not None
+        env = {**clean_env(), **self.emulator.env(region), "AWS_XRAY_SDK_ENABLED": "false",
+               "APP_STAGE": STAGE, "TABLE_NAME": self.outputs[region]["TableName"]}
+        log = open(LOG_DIR / f"workers-{region}.log", "ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "local.workers", "--region", region,
+             "--stream-arn", self.outputs[region]["TableStreamArn"], "--sweep-every", str(self.sweep_every)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -82,16 +107,20 @@ class LocalStack:
         raise RuntimeError(f"the {region} app did not become healthy at {url} within {timeout:.0f} s")
 
     def stop(self) -> None:
-        for process in self.apps.values():
+        processes = [*self.workers.values(), *self.apps.values()]
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
-        for process in self.apps.values():
+        for process in processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-        if self.emulator is not None:
-            self.emulator.stop()
+        if self.switch is not None:
+            self.switch.shutdown()
+            self.switch.server_close()
+        if self.backend is not None:
+            self.backend.stop()
 
     def banner(self) -> str:
         assert self.emulator is not None
@@ -115,12 +144,30 @@ Try it:
   curl -s -X POST {self.standby_url}/metrics -H 'Content-Type: application/json' \\
        -d '{{"kind": "build", "service": "checkout", "status": "succeeded"}}'   # 503: the standby is read-only
 
+Replication runs live: a stream poller per region feeds the app's stream handler, and the
+replication sweep runs every {self.sweep_every:g} s. DR operations (dr/RUNBOOK.md):
+  AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
+    .venv/bin/python -m dr status
+
+Take a region away (its AWS endpoint stops answering) and bring it back:
+  curl -s -X POST {endpoint}/_outage/us-east-1
+  curl -s -X DELETE {endpoint}/_outage/us-east-1
+A whole game day (write load, outage, failover, failback, with detection time, RTO and RPO):
+  AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
+    .venv/bin/python -m dr drill
+
 Inspect the emulated AWS with the aws CLI or boto3 (any credentials work):
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
     aws --endpoint-url {endpoint} --region {PRIMARY_REGION} dynamodb scan --table-name {table} --max-items 5
 
 Logs are in {LOG_DIR}/. Press Ctrl-C to stop.
 """
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _step(message: str) -> None:
@@ -134,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="port of the primary API (default 8000)")
     parser.add_argument("--standby-port", type=int, default=8001, help="port of the standby API (default 8001)")
     parser.add_argument("--no-demo-data", action="store_true", help="start with empty tables")
+    parser.add_argument("--sweep-every", type=float, default=60.0,
+                        help="seconds between replication sweeps (default 60; AWS runs them every 300)")
     args = parser.parse_args(argv)
-    stack = LocalStack(args.moto_port, args.port, args.standby_port, demo_data=not args.no_demo_data)
+    stack = LocalStack(args.moto_port, args.port, args.standby_port, demo_data=not args.no_demo_data,
+                       sweep_every=args.sweep_every)
 
     def _terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -144,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         print(stack.banner(), flush=True)
-        while all(p.poll() is None for p in stack.apps.values()):
+        while all(p.poll() is None for p in [*stack.apps.values(), *stack.workers.values()]):
             time.sleep(0.5)
-        _step("an app process exited; stopping")
+        _step("an app or worker process exited; stopping (see the logs in .local-stack/)")
         return 1
     except KeyboardInterrupt:
         _step("stopping")
