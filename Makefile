@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_api.py
 	$(PY) tests/benchmarks/bench_cold_start.py
 	$(PY) tests/benchmarks/bench_package.py
+	$(PY) tests/benchmarks/bench_replication.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .local-stack .pytest_cache

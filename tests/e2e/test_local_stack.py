@@ -2,61 +2,21 @@
 as a new user would, and stop it with Ctrl-C."""
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
-from local.emulator import ROOT
-from tests.conftest import free_port
+from tests.e2e.stack import StackProcess
 
 pytestmark = pytest.mark.e2e
 
 
-class Stack:
-    def __init__(self) -> None:
-        self.moto, self.primary, self.standby = free_port(), free_port(), free_port()
-        self.args = f"--moto-port {self.moto} --port {self.primary} --standby-port {self.standby}"
-        self.output: list[str] = []
-        self.process = subprocess.Popen(
-            ["make", "up", f"ARGS={self.args}"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True, env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.primary}"
-
-    @property
-    def standby_url(self) -> str:
-        return f"http://127.0.0.1:{self.standby}"
-
-    def wait_until_ready(self, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            if "Press Ctrl-C to stop" in line:
-                return
-            if time.monotonic() > deadline:
-                break
-        raise AssertionError("the stack did not start:\n" + "".join(self.output))
-
-    def interrupt(self) -> int:
-        os.killpg(self.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
-        out, _ = self.process.communicate(timeout=60)
-        self.output.append(out)
-        return self.process.returncode
-
-
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    stack = Stack()
+def stack() -> Iterator[StackProcess]:
+    stack = StackProcess()
     try:
         stack.wait_until_ready()
         yield stack
@@ -65,14 +25,14 @@ def stack() -> Iterator[Stack]:
             stack.interrupt()
 
 
-def test_the_banner_prints_the_urls_the_emulator_and_the_table(stack: Stack) -> None:
+def test_the_banner_prints_the_urls_the_emulator_and_the_table(stack: StackProcess) -> None:
     banner = "".join(stack.output)
     for expected in (stack.url, stack.standby_url, f"http://127.0.0.1:{stack.moto}", "devops-metrics-dev",
                      "curl", "loaded"):
         assert expected in banner
 
 
-def test_a_new_user_session(stack: Stack) -> None:
+def test_a_new_user_session(stack: StackProcess) -> None:
     deployment = {"kind": "deployment", "service": "e2e-service", "status": "success", "id": "e2e-1"}
     first = requests.post(f"{stack.url}/metrics", json=deployment, timeout=10)
     assert first.status_code == 201 and first.json() == {"ids": ["e2e-1"], "created": 1, "duplicates": 0}
@@ -89,12 +49,12 @@ def test_a_new_user_session(stack: Stack) -> None:
     assert standby.status_code == 503 and standby.json()["error"]["code"] == "standby_region"
 
 
-def test_the_demo_data_is_loaded(stack: Stack) -> None:
+def test_the_demo_data_is_loaded(stack: StackProcess) -> None:
     summary = requests.get(f"{stack.url}/metrics/summary", params={"service": "checkout"}, timeout=10).json()
     assert summary["deployment_frequency"]["tier"] == "elite"
 
 
-def test_ctrl_c_stops_everything(stack: Stack) -> None:
+def test_ctrl_c_stops_everything(stack: StackProcess) -> None:
     # make itself dies of the SIGINT (status -2) once the stack below it has shut down cleanly
     assert stack.interrupt() in (0, -signal.SIGINT, 128 + signal.SIGINT)
     output = "".join(stack.output)

@@ -2,10 +2,8 @@
 stack started with the README's command on its default ports."""
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from local.emulator import ROOT
+from tests.e2e.stack import StackProcess
 
 pytestmark = pytest.mark.e2e
 RUNBOOK = ROOT / "dr" / "RUNBOOK.md"
@@ -37,17 +36,10 @@ def test_the_runbook_has_every_step() -> None:
 
 
 def test_every_runbook_command_works_against_the_local_stack() -> None:
-    stack = subprocess.Popen(["make", "up", "ARGS=--sweep-every 5"], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                             env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
+    stack = StackProcess("--sweep-every 5", default_ports=True)  # the runbook's commands name them
     try:
-        assert stack.stdout is not None
-        for line in stack.stdout:
-            if "Press Ctrl-C to stop" in line:
-                break
-        else:
-            raise AssertionError("the local stack did not start")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        stack.wait_until_ready()
+        env = stack.environment()
         env["PATH"] = f"{Path(ROOT / '.venv' / 'bin')}:{env['PATH']}"
         for command, expect in runbook_commands():
             if command.startswith("export "):
@@ -63,5 +55,4 @@ def test_every_runbook_command_works_against_the_local_stack() -> None:
             else:
                 raise AssertionError(f"{command!r} -> exit {result.returncode}, expected {expect!r}:\n{output}")
     finally:
-        os.killpg(stack.pid, signal.SIGINT)
-        stack.communicate(timeout=60)
+        stack.interrupt()
