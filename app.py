@@ -54,7 +54,7 @@ def pipeline_history() -> PipelineHistory:
 
         region = context().settings.region
         _HISTORY = PipelineHistory(boto3.client("codepipeline", region_name=region, config=_AWS_CONFIG),
-                                            boto3.client("codecommit", region_name=region, config=_AWS_CONFIG))
+                                   boto3.client("codecommit", region_name=region, config=_AWS_CONFIG))
     return _HISTORY
 
 

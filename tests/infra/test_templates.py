@@ -91,7 +91,10 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for stage in ("prod", "prod-dr"):
         target = tmp_path_factory.mktemp(stage)
-        env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1" if stage == "prod" else "us-west-2"}
+        region = "us-east-1" if stage == "prod" else "us-west-2"
+        # as the buildspec does: the stream ARN from the regional stack, so the stream handler is packaged
+        env = {**os.environ, "AWS_DEFAULT_REGION": region,
+               "TABLE_STREAM_ARN": f"arn:aws:dynamodb:{region}:123456789012:table/devops-metrics-prod/stream/x"}
         result = subprocess.run([str(BIN / "chalice"), "package", "--stage", stage, str(target)],
                                 capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -116,6 +119,15 @@ def test_the_package_requires_iam_auth_on_metrics_and_none_on_health(packaged: d
                 assert operation.get("security") == [{"sigv4": []}], (path, method)
             else:
                 assert "security" not in operation, (path, method)
+
+
+@pytest.mark.infra
+def test_the_package_has_every_function_of_the_app(packaged: dict[str, Path]) -> None:
+    template = json.loads((packaged["prod"] / "sam.json").read_text())
+    functions = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions == {"APIHandler", "ReplicateStream", "ReplicationSweep", "RecordPipelineExecution"}
+    stream = template["Resources"]["ReplicateStream"]["Properties"]["Events"]
+    assert next(iter(stream.values()))["Properties"]["StartingPosition"] == "TRIM_HORIZON"
 
 
 @pytest.mark.infra
