@@ -152,10 +152,17 @@ def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime)
 
     if ctx.peer is None or not ctx.role().is_active:
         return {"replicated": 0, "reason": "standby"}  # this region's changes are replicas
+    from chalicelib.metrics import emit
+
     changes = replication.changes_from_stream(records)
     result = replication.Replicator(ctx.peer, ctx.settings.region).apply(changes, now)
+    lag = replication.stream_lag_seconds(records, now)
+    measured: dict[str, tuple[float, str]] = {"ItemsReplicated": (result.applied, "Count")}
+    if lag is not None:
+        measured["ReplicationLagSeconds"] = (lag, "Seconds")
+    emit(measured, {"Stage": ctx.settings.stage, "SourceRegion": ctx.settings.region, "Path": "stream"})
     return {"records": len(records), "keys": len(changes), "replicated": result.applied,
-            "already_current": result.skipped_older, "lag_seconds": replication.stream_lag_seconds(records, now)}
+            "already_current": result.skipped_older, "lag_seconds": lag}
 
 
 def sweep(ctx: Context, now: datetime, full: bool = False) -> dict[str, Any]:
@@ -164,5 +171,10 @@ def sweep(ctx: Context, now: datetime, full: bool = False) -> dict[str, Any]:
 
     if ctx.peer is None or not ctx.role().is_active:
         return {"copied": 0, "reason": "standby"}
+    from chalicelib.metrics import emit
+
     replicator = replication.Replicator(ctx.peer, ctx.settings.region)
-    return replication.ReplicationSweep(ctx.store, replicator).run(now, full=full).as_dict()
+    report = replication.ReplicationSweep(ctx.store, replicator).run(now, full=full)
+    emit({"ItemsReplicated": (report.copied, "Count"), "SweepChangesFound": (report.changes_found, "Count")},
+         {"Stage": ctx.settings.stage, "SourceRegion": ctx.settings.region, "Path": "sweep"})
+    return report.as_dict()

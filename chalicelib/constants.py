@@ -99,5 +99,6 @@ PIPELINE_EVENT_PATTERN: Final = {  # the EventBridge rule that feeds record_pipe
 }
 
 # --- Observability -----------------------------------------------------------------------------
+METRICS_NAMESPACE: Final = "DevOpsMetrics"
 CORRELATION_HEADER: Final = "X-Correlation-Id"
 MAX_CORRELATION_ID_LENGTH: Final = 128

@@ -263,3 +263,17 @@ def test_the_dr_cli(client, aws) -> None:
     assert refused.returncode == 1 and "--yes" in refused.stderr
     table = run_dr(aws, "status")
     assert "us-east-1" in table.stdout and "active" in table.stdout
+
+
+def test_the_stream_handler_emits_the_lag_as_a_cloudwatch_metric(client, regions, stream, capsys) -> None:
+    post(client, {"kind": "build", "service": "ci", "status": "succeeded", "id": "metric"})
+    deliver(client, stream.poll())
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (record,) = [r for r in lines if r.get("Path") == "stream"]
+    definition = record["_aws"]["CloudWatchMetrics"][0]
+    assert definition["Namespace"] == C.METRICS_NAMESPACE
+    assert definition["Dimensions"] == [["Path", "SourceRegion", "Stage"]]
+    assert {m["Name"]: m["Unit"] for m in definition["Metrics"]} == {
+        "ItemsReplicated": "Count", "ReplicationLagSeconds": "Seconds"}
+    assert record["ItemsReplicated"] == 2 and 0 <= record["ReplicationLagSeconds"] < C.RPO_TARGET_SECONDS
+    assert (record["Stage"], record["SourceRegion"]) == (STAGE, PRIMARY)
