@@ -54,11 +54,12 @@ FAILOVER_SK: Final = "failover"  # active region and failover epoch (owned by DR
 HEARTBEAT_SK: Final = "replication-heartbeat"  # written by the replication sweep
 HEALTH_SK: Final = "health-last"  # written by the scheduled health check
 TTL_ATTRIBUTE: Final = "expires_at"
-# Change index (gsi "changes"): partition = the minute an item was written, sort = when#pk#sk.
+# Change index (gsi "changes"): partition = the hour an item was written, sort = when#pk#sk. A sweep
+# reads one or two partitions; the current hour takes every write, as a minute partition would.
 CHANGES_INDEX: Final = "changes"
 CHANGE_BUCKET_ATTRIBUTE: Final = "change_bucket"
 CHANGE_KEY_ATTRIBUTE: Final = "change_key"
-CHANGE_BUCKET_LENGTH: Final = len("2026-11-22T10:05")  # minute buckets
+CHANGE_BUCKET_LENGTH: Final = len("2026-11-22T10")  # hour buckets
 TOMBSTONE_ATTRIBUTE: Final = "tombstone"  # a replica's record of a delete, so an older copy cannot return
 # sk bounds: '~' sorts after every character an id, a service or a timestamp may hold.
 KEY_UPPER_SENTINEL: Final = "~"

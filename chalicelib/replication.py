@@ -219,13 +219,14 @@ class ReplicationSweep:
         else:
             since = datetime.fromisoformat(str(checkpoint["watermark"])) - timedelta(
                 seconds=C.SWEEP_OVERLAP_SECONDS)
-            pending: list[Item] = []  # gathered across minutes, so quiet minutes share write calls
-            for bucket_end, items in self._changed_since(since, now, report):
-                pending += items
+            pending: list[Item] = []  # gathered across pages and hours, so quiet hours share write calls
+            for page in self._changed_since(since, now, report):
+                pending += page
                 if len(pending) >= C.BATCH_GET_MAX_KEYS:
                     self._copy(pending, report, now, deadline)
+                    # Pages come in change order, so everything up to the last copied change is done.
+                    self._save_checkpoint(parse_sort_time(pending[-1]["updated_at"]["S"]), report)
                     pending = []
-                    self._save_checkpoint(min(bucket_end, now), report)
                     if time.monotonic() > deadline:
                         report.complete = False
                         return report
@@ -254,15 +255,13 @@ class ReplicationSweep:
         self.source.put_control(C.SWEEP_CHECKPOINT_SK, {
             "watermark": report.checkpoint, "updated_at": format_timestamp(datetime.now(timezone.utc))})
 
-    def _changed_since(self, since: datetime, now: datetime,
-                       report: SweepReport) -> Iterator[tuple[datetime, list[Item]]]:
-        """(end of minute, items changed in it after `since`) for each minute from `since` to now."""
-        minute = since.replace(second=0, microsecond=0)
+    def _changed_since(self, since: datetime, now: datetime, report: SweepReport) -> Iterator[list[Item]]:
+        """Pages of the items changed after `since`, in change order: one Query per hour bucket."""
+        hour = since.replace(minute=0, second=0, microsecond=0)
         low = format_timestamp(since)
-        while minute <= now:
-            bucket = change_bucket(format_timestamp(minute))
+        while hour <= now:
+            bucket = change_bucket(format_timestamp(hour))
             report.buckets.append(bucket)
-            items: list[Item] = []
             params: dict[str, Any] = {
                 "TableName": self.source.table_name, "IndexName": C.CHANGES_INDEX,
                 "KeyConditionExpression": "#b = :b AND #k > :low",
@@ -272,12 +271,11 @@ class ReplicationSweep:
             while True:
                 response = self.source.call("query", **params)
                 report.pages += 1
-                items += response.get("Items", [])
+                yield response.get("Items", [])
                 if "LastEvaluatedKey" not in response:
                     break
                 params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-            minute += timedelta(minutes=1)
-            yield minute, items
+            hour += timedelta(hours=1)
 
     def _scan_pages(self, deadline: float) -> Iterator[list[Item]]:
         """A full copy: parallel segmented Scan of the source (replicate --full, or no checkpoint yet)."""

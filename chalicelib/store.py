@@ -400,7 +400,7 @@ _LIVE = f"attribute_not_exists({C.TOMBSTONE_ATTRIBUTE})"  # replicas keep delete
 
 def change_stamp(pk: str, sk: str, now: datetime, region: str) -> Item:
     """What every replicated item carries: its version, when and where it was written, and its
-    place in the change index the replication sweep reads (one partition per minute)."""
+    place in the change index the replication sweep reads (one partition per hour)."""
     updated_at = format_timestamp(now)
     return {
         "version": {"N": str(version_now())},
