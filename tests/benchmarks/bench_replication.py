@@ -10,12 +10,12 @@ What it measures
      into the source table, stamped (change_stamp) 2 hours ago, and the same items into the replica, so
      both start equal. The sweep checkpoint in the source is set to 1 hour ago. Then --changed-pct
      (default 1 %) of the items are re-written in the source, stamped now (a newer version, in the
-     current minute's change bucket). Three ways of bringing the replica up to date are compared:
-       ours   ReplicationSweep(source, Replicator(replica)).run(now): reads the `changes` index minute by
-              minute since the checkpoint (minus the 60 s overlap), drops what the replica already holds
+     current hour's change bucket). Three ways of bringing the replica up to date are compared:
+       ours   ReplicationSweep(source, Replicator(replica)).run(now): reads the `changes` index hour by
+              hour since the checkpoint (minus the 60 s overlap), drops what the replica already holds
               (BatchGetItem, 100 keys), copies the rest with BatchWriteItem (25 items), and saves its
               checkpoint as it goes (PutItem in the source) and a heartbeat item at the end.
-       floor  what copying just the changes must cost at least: one Query page per minute bucket the
+       floor  what copying just the changes must cost at least: one Query page per hour bucket the
               changes fill (1 MB pages) and ceil(changes / 25) BatchWriteItem calls (computed, not run).
        naive  a paginated full-table Scan of the source and one PutItem per item into the replica
               (sequential, one client; control items skipped). Run after ours, on the same tables: it
@@ -39,8 +39,8 @@ How to read the output
     Under the table, the requests by operation and region, and the ratios: ours / floor (how far ours is
     from the least it could do; 1.0 is ideal) and naive / ours (what the sweep saves; > 1 means the naive
     way costs more).
-    ours' reads follow the minutes since its checkpoint (here 1 hour, as if the sweep had been down for
-    an hour; about 5 minutes old in normal running, so ~7 Query pages), the naive way's follow the table's size.
+    ours' reads follow the hours since its checkpoint (here 1 hour, as if the sweep had been down for
+    an hour; about 5 minutes old in normal running, so 1 or 2 Query pages), the naive way's follow the table's size.
     Wall times are moto's: its Query of an index walks every item of the table, so ours' wall time here
     grows with --items, which it would not in AWS; the naive wall time is dominated by one HTTP round trip
     per item, which it would be in AWS too (with cross-region latency on top).
@@ -232,7 +232,7 @@ def naive_copy(source: MetricsStore, replica: MetricsStore) -> int:
 
 
 def floor_reads(changed: list[Item]) -> int:
-    """Query pages the changes fill in the `changes` index: per minute bucket, ceil(bytes / 1 MB), at least 1."""
+    """Query pages the changes fill in the `changes` index: per hour bucket, ceil(bytes / 1 MB), at least 1."""
     buckets: Counter[str] = Counter()
     for item in changed:
         buckets[change_bucket(item["updated_at"]["S"])] += item_size(item)
@@ -320,7 +320,7 @@ def bench_sweep(args: argparse.Namespace, source: MetricsStore, replica: Metrics
         f"naive: {naive.describe()}",
         f"sweep report: {report.changes_found} changes found, {report.copied} copied, "
         f"{report.already_current} already current, {report.pages} Query pages over {len(report.buckets)} "
-        f"minute buckets, complete={report.complete}",
+        f"hour buckets, complete={report.complete}",
         f"tables equal after sweep: {'yes' if equal_after_ours else 'no'} (dr.verify.compare, {compare_seconds:.1f} s)",
     ]
     stream_writes = stream.count(WRITES, REPLICA)
