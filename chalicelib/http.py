@@ -1,8 +1,9 @@
-"""HTTP middleware: the error shape for every failure, and the correlation id on every answer."""
+"""HTTP middleware: the error shape for every failure, the correlation id on every answer, and one
+structured log line per request."""
 from __future__ import annotations
 
-import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -11,8 +12,8 @@ from chalice.app import Request, Response
 
 from chalicelib import constants as C
 from chalicelib.errors import ApiError, error_body
+from chalicelib.logs import log_event
 
-log = logging.getLogger("devops_metrics")
 _CORRELATION_ID = re.compile(rf"^[A-Za-z0-9._:/=+-]{{1,{C.MAX_CORRELATION_ID_LENGTH}}}$")
 
 
@@ -25,11 +26,14 @@ def correlation_id(headers: Any) -> str:
 
 
 def handle_http(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    started = time.perf_counter()
     cid = correlation_id(event.headers)
+    error_code = None
     try:
         response = get_response(event)
     except ApiError as error:
         response = Response(body=error.body(), status_code=error.status)
+        error_code = error.code
     if response.status_code == 500:
         # Chalice already logged the exception; the client gets the error shape and no internals.
         response = Response(
@@ -37,5 +41,14 @@ def handle_http(event: Request, get_response: Callable[[Request], Response]) -> 
                             [{"correlation_id": cid}]),
             status_code=500,
         )
+        error_code = "internal_error"
     response.headers[C.CORRELATION_HEADER] = cid
+    status = response.status_code
+    # A refusal the API chose (4xx, or 503 from a standby or an overloaded table) is a warning;
+    # an internal error or an unhealthy deep health check is an error.
+    level = "ERROR" if status >= 500 and error_code in (None, "internal_error") else (
+        "WARNING" if status >= 400 else "INFO")
+    log_event(level, "request",
+              correlation_id=cid, method=event.method, route=(event.context or {}).get("resourcePath"),
+              status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2), error_code=error_code)
     return response

@@ -310,3 +310,17 @@ def test_request_paths_only_query_never_scan(client, aws) -> None:
     client.http.get("/health?deep=true")
     assert operations and "Scan" not in operations
     assert set(operations) <= {"Query", "GetItem", "BatchGetItem", "PutItem", "BatchWriteItem", "DescribeTable"}
+
+
+def test_each_request_writes_one_structured_log_line_without_the_body(client, aws, capsys) -> None:
+    capsys.readouterr()
+    post(client, deployment(commit_sha="secret-looking-sha"), {**JSON, "X-Correlation-Id": "trace-7"})
+    post(client, deployment(status="maybe"))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"message":"request"' in line]
+    assert [(r["status"], r["level"], r["error_code"]) for r in lines] == [
+        (201, "INFO", None), (400, "WARNING", "validation_error")]
+    first = lines[0]
+    assert first["correlation_id"] == "trace-7"
+    assert (first["method"], first["route"], first["stage"], first["region"]) == ("POST", "/metrics", "dev", PRIMARY)
+    assert first["duration_ms"] >= 0 and first["service"] == "devops-metrics"
+    assert "secret-looking-sha" not in json.dumps(lines)
