@@ -95,6 +95,8 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from tests.benchmarks.stats import percentile  # noqa: E402
+
 warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in local mode")
 
 
@@ -230,16 +232,6 @@ def load(store: Any, payloads: list[dict[str, Any]], now: datetime) -> list[str]
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
 
 def by_operation(calls: list[Call]) -> str:
     counts = Counter(c.operation for c in calls)

@@ -82,6 +82,7 @@ from chalicelib.store import Item, MetricsStore, change_bucket, change_stamp  # 
 from dr.verify import compare  # noqa: E402
 from local.emulator import Emulator, deploy_all  # noqa: E402
 from local.streams import StreamReader  # noqa: E402
+from tests.benchmarks.stats import percentile  # noqa: E402
 
 STAGE = "dev"
 SOURCE = "us-east-1"
@@ -176,16 +177,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def item_size(item: Item) -> int:
