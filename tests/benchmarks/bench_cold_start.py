@@ -153,9 +153,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stage_env() -> dict[str, str]:
+    """The environment Lambda gives the function: the stage's variables from .chalice/config.json."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {**config.get("environment_variables", {}), **config["stages"][STAGE].get("environment_variables", {})}
+
+
 def child_env(emulator: Emulator) -> dict[str, str]:
-    return {**clean_env(), **emulator.env(REGION), "APP_STAGE": STAGE, "TABLE_NAME": TABLE,
-            "PRIMARY_REGION": "us-east-1", "DR_REGION": "us-west-2",
+    return {**clean_env(), **emulator.env(REGION), **stage_env(),
             "AWS_XRAY_SDK_ENABLED": "false", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
