@@ -32,7 +32,6 @@ MAX_SUMMARY_DAYS: Final = 365
 INCIDENT_LOOKBACK_DAYS: Final = 90
 
 # --- DORA tiers (DORA "Accelerate State of DevOps" thresholds) ---------------------------------
-DAY_HOURS: Final = 24.0
 # deployment_frequency, successful deployments per day: value >= threshold earns the tier.
 DEPLOYMENT_FREQUENCY_TIERS: Final = (("elite", 1.0), ("high", 1.0 / 7), ("medium", 1.0 / 30))
 # lead_time_for_changes, hours: value < threshold earns the tier.
