@@ -17,6 +17,6 @@ class Context:
     def role(self) -> RegionRole:
         return current_role(self.store, self.settings, self.peer)
 
-    def replica(self) -> MetricsStore:
+    def replica(self, role: RegionRole) -> MetricsStore:
         """The table that receives replication: the peer's when this region is active."""
-        return self.peer if self.peer is not None and self.role().is_active else self.store
+        return self.peer if self.peer is not None and role.is_active else self.store

@@ -25,7 +25,8 @@ def check_health(ctx: Context, now: datetime, deep: bool) -> HealthReport:
     settings = ctx.settings
     body: dict[str, Any] = {"status": "ok", "region": settings.region, "role": None, "version": settings.version}
     try:
-        body["role"] = ctx.role().name
+        role = ctx.role()
+        body["role"] = role.name
     except ApiError:
         body["status"] = "unhealthy"
         return HealthReport(False, body)
@@ -33,7 +34,7 @@ def check_health(ctx: Context, now: datetime, deep: bool) -> HealthReport:
         return HealthReport(True, body)
     checks = {
         "table": _table_check(ctx.store),
-        "replication": _replication_check(ctx, now),
+        "replication": _replication_check(ctx.replica(role), now),
         "last_health_check": _last_health_check(ctx.store, now),
     }
     healthy = all(check["status"] != "fail" for check in checks.values())
@@ -53,10 +54,9 @@ def _age(record: dict[str, Any], now: datetime) -> float:
     return (now - datetime.fromisoformat(str(record["updated_at"]))).total_seconds()
 
 
-def _replication_check(ctx: Context, now: datetime) -> dict[str, Any]:
+def _replication_check(replica: MetricsStore, now: datetime) -> dict[str, Any]:
     """The last heartbeat that reached the replica: its lag, and how long ago it arrived."""
     try:
-        replica = ctx.replica()
         record = replica.get_control(C.HEARTBEAT_SK)
     except ApiError as error:
         return {"status": "fail", "detail": error.message}

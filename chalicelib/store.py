@@ -12,7 +12,6 @@ Layout (see DESIGN.md, "Data model"):
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import random
 import time
@@ -198,8 +197,11 @@ class MetricsStore:
         this request's claims and raises IdConflict."""
         if not writes:
             return set(), []
-        with ThreadPoolExecutor(max_workers=min(C.WRITE_CONCURRENCY, len(writes))) as pool:
-            outcomes = list(pool.map(self._claim, writes))
+        if len(writes) == 1:  # the common single-event post: no thread pool on the request path
+            outcomes = [self._claim(writes[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(C.WRITE_CONCURRENCY, len(writes))) as pool:
+                outcomes = list(pool.map(self._claim, writes))
         claimed = {w.event_id for w, record in zip(writes, outcomes, strict=True) if record is None}
         raced = [(w, record) for w, record in zip(writes, outcomes, strict=True) if record is not None]
         try:
@@ -294,7 +296,7 @@ class MetricsStore:
         served: list[dict[str, Any]] = []
         streams = [((p.items[i]["timestamp"]["S"], p.kind, -i), p, i) for p in pages for i in range(len(p.items))]
         remaining = {p.kind: len(p.items) for p in pages}
-        for _, page, i in heapq.nlargest(len(streams), streams, key=lambda s: s[0]):
+        for _, page, i in sorted(streams, key=lambda s: s[0], reverse=True):
             if len(served) >= query.limit:
                 break
             if any(remaining[p.kind] == 0 and not p.exhausted for p in pages):

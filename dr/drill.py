@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -182,7 +181,3 @@ def format_result(result: DrillResult) -> str:
         ["differences after failback", result.differences_after_failback],
     ]
     return tabulate(rows, headers=["measure", "value"])
-
-
-def to_json(result: DrillResult) -> str:
-    return json.dumps(result.as_dict(), indent=2)

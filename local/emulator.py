@@ -61,10 +61,6 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
-    def reset(self) -> None:
-        """Forget every resource in every region."""
-        requests.post(self.endpoint + "/moto-api/reset", timeout=10).raise_for_status()
-
     def env(self, region: str) -> dict[str, str]:
         """Environment variables that point boto3 (and so the app) at this emulator."""
         return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": region}
