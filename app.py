@@ -14,10 +14,13 @@ from chalicelib import constants as C
 from chalicelib.config import Settings
 from chalicelib.context import Context
 from chalicelib.http import handle_http
+from chalicelib.logs import logged_run
 from chalicelib.store import MetricsStore, utc_now
+from chalicelib.tracing import enable_tracing
 
 if TYPE_CHECKING:
     from chalicelib.delivery import PipelineHistory
+    from chalicelib.health_check import Probes
 
 app = Chalice(app_name="devops-metrics")
 iam = IAMAuthorizer()
@@ -25,6 +28,7 @@ app.register_middleware(handle_http, "http")
 
 _CONTEXT: Context | None = None
 _HISTORY: PipelineHistory | None = None
+_PROBES: Probes | None = None
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.AWS_MAX_ATTEMPTS},
                      connect_timeout=C.AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=C.AWS_READ_TIMEOUT_SECONDS)
 # The peer region is read on every write (fencing) and may be the region that is down: fail fast.
@@ -36,6 +40,7 @@ def context() -> Context:
     """Settings and both regions' tables, created on first use and kept for the container's life."""
     global _CONTEXT
     if _CONTEXT is None:
+        enable_tracing()  # X-Ray in deployed stages only; patches before the first client is made
         settings = Settings.from_env()
 
         local = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
@@ -56,6 +61,17 @@ def pipeline_history() -> PipelineHistory:
         _HISTORY = PipelineHistory(boto3.client("codepipeline", region_name=region, config=_AWS_CONFIG),
                                    boto3.client("codecommit", region_name=region, config=_AWS_CONFIG))
     return _HISTORY
+
+
+def health_probes() -> Probes:
+    global _PROBES
+    if _PROBES is None:
+        from chalicelib.health_check import aws_probes  # only the health check function needs it
+
+        region = context().settings.region
+        _PROBES = aws_probes(context().settings, app.lambda_context,
+                             lambda service: boto3.client(service, region_name=region, config=_AWS_CONFIG))
+    return _PROBES
 
 
 def _request() -> Request:
@@ -91,13 +107,27 @@ def health() -> Response:
 
 
 @app.on_cw_event(C.PIPELINE_EVENT_PATTERN, name="record_pipeline_execution")
+@logged_run("record_pipeline_execution")
 def record_pipeline_execution(event: CloudWatchEvent) -> None:
     api.record_pipeline_execution(context(), event.to_dict(), pipeline_history(), utc_now())
 
 
 @app.schedule(Rate(C.SWEEP_INTERVAL_MINUTES, unit=Rate.MINUTES), name="replication_sweep")
+@logged_run("replication_sweep")
 def replication_sweep(event: Any) -> dict[str, Any]:
     return api.sweep(context(), utc_now())
+
+
+@app.schedule(Rate(C.HEALTH_CHECK_INTERVAL_MINUTES, unit=Rate.MINUTES), name=C.HEALTH_CHECK_FUNCTION)
+@logged_run(C.HEALTH_CHECK_FUNCTION)
+def health_check(event: Any) -> dict[str, Any]:
+    return api.health_check(context(), health_probes(), utc_now())
+
+
+@app.schedule(Rate(C.DORA_PUBLISH_INTERVAL_MINUTES, unit=Rate.MINUTES), name="publish_dora")
+@logged_run("publish_dora")
+def publish_dora(event: Any) -> dict[str, Any]:
+    return api.publish_dora(context(), utc_now())
 
 
 # The stream of this region's table; its ARN is known once the regional stack exists, so it is
@@ -106,5 +136,6 @@ STREAM_ARN = os.environ.get("TABLE_STREAM_ARN")
 if STREAM_ARN:
     @app.on_dynamodb_record(stream_arn=STREAM_ARN, batch_size=C.STREAM_BATCH_SIZE,
                             starting_position="TRIM_HORIZON", name="replicate_stream")
+    @logged_run("replicate_stream")
     def replicate_stream(event: DynamoDBEvent) -> dict[str, Any]:
         return api.replicate_stream(context(), event.to_dict()["Records"], utc_now())

@@ -37,7 +37,15 @@ def post_metrics(ctx: Context, headers: Mapping[str, str], raw_body: bytes | str
     events = parse_events(payload, now)
     require_active(ctx.role())
     result = ctx.store.put_events(events, now)
+    _count_ingested(ctx, [event.kind for event in events])
     return 201, {"ids": result.ids, "created": result.created, "duplicates": result.duplicates}
+
+
+def _count_ingested(ctx: Context, kinds: list[str]) -> None:
+    from chalicelib.metrics import emit
+
+    for kind in sorted(set(kinds)):
+        emit({"EventsIngested": (kinds.count(kind), "Count")}, {"Stage": ctx.settings.stage, "Kind": kind})
 
 
 def _require_json(headers: Mapping[str, str]) -> None:
@@ -105,20 +113,49 @@ def list_metrics(ctx: Context, query: Mapping[str, str] | None) -> Reply:
 
 def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
     params: SummaryParams = _params(SummaryParams, query)
-    start = now - timedelta(days=params.days)
-    deployments = list(ctx.store.events_between(params.environment, params.service, "deployment", start, now))
+    return 200, four_keys(ctx, params.service, params.environment, params.days, now)
+
+
+def four_keys(ctx: Context, service: str, environment: str, days: int, now: datetime) -> dict[str, Any]:
+    start = now - timedelta(days=days)
+    deployments = list(ctx.store.events_between(environment, service, "deployment", start, now))
     incident_start = start - timedelta(days=C.INCIDENT_LOOKBACK_DAYS)
-    incidents = list(ctx.store.events_between(params.environment, params.service, "incident", incident_start, now))
+    incidents = list(ctx.store.events_between(environment, service, "incident", incident_start, now))
     body: dict[str, Any] = {
-        "service": params.service,
-        "environment": params.environment,
-        "days": params.days,
+        "service": service,
+        "environment": environment,
+        "days": days,
         "window": {"start": format_timestamp(start), "end": format_timestamp(now)},
     }
     from chalicelib import dora
 
-    body.update(dora.summarize(deployments, incidents, start, now, params.days))
-    return 200, body
+    body.update(dora.summarize(deployments, incidents, start, now, days))
+    return body
+
+
+# The four keys as CloudWatch metrics, per service (GET /metrics/summary's numbers, DORA_PUBLISH_DAYS).
+DORA_METRICS = {"deployment_frequency": "DeploymentsPerDay", "lead_time_for_changes": "LeadTimeHours",
+                "change_failure_rate": "ChangeFailureRate", "time_to_restore": "TimeToRestoreHours"}
+
+
+def publish_dora(ctx: Context, now: datetime) -> dict[str, Any]:
+    """Emit the four keys of every service that deployed in the window (active region only: the
+    standby's copy would publish the same numbers twice)."""
+    if not ctx.role().is_active:
+        return {"services": 0, "reason": "standby"}
+    from chalicelib.metrics import emit
+
+    published = 0
+    for environment in ctx.settings.dora_environments:
+        start = now - timedelta(days=C.DORA_PUBLISH_DAYS)
+        for service in ctx.store.services_with("deployment", environment, start, now):
+            keys = four_keys(ctx, service, environment, C.DORA_PUBLISH_DAYS, now)
+            measured = {metric: (keys[key]["value"], "None") for key, metric in DORA_METRICS.items()
+                        if keys[key]["value"] is not None}  # an empty input has no value, not 0
+            if measured:
+                emit(measured, {"Stage": ctx.settings.stage, "Service": service, "Environment": environment})
+            published += 1
+    return {"services": published, "environments": list(ctx.settings.dora_environments)}
 
 
 def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
@@ -128,6 +165,12 @@ def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Repl
     report = check_health(ctx, now, deep=params.deep == "true")
     return report.status_code, report.body
 
+
+def health_check(ctx: Context, probes: Any, now: datetime) -> dict[str, Any]:
+    """The scheduled health check (chalicelib.health_check)."""
+    from chalicelib.health_check import run_health_check
+
+    return run_health_check(ctx, probes, now).as_dict()
 
 
 def record_pipeline_execution(ctx: Context, event: dict[str, Any], history: PipelineHistory,
@@ -143,7 +186,11 @@ def record_pipeline_execution(ctx: Context, event: dict[str, Any], history: Pipe
     raw = delivery.delivery_events(event, facts, C.DELIVERY_SERVICE, ctx.settings.stage)
     events = parse_events({"events": raw}, now)
     require_active(ctx.role())
-    return ctx.store.put_events(events, now)
+    result = ctx.store.put_events(events, now)
+    from chalicelib.metrics import emit
+
+    emit({"PipelineExecutions": (1, "Count")}, {"Stage": ctx.settings.stage, "State": event["detail"]["state"]})
+    return result
 
 
 def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:

@@ -18,6 +18,8 @@ class Settings:
     table_name: str
     alert_topic_arn: str | None
     version: str
+    health_check_url: str | None = None  # the API's base URL the scheduled health check probes
+    dora_environments: tuple[str, ...] = ("production",)  # whose four keys are published as metrics
 
     @property
     def peer_region(self) -> str:
@@ -36,4 +38,7 @@ class Settings:
             table_name=env.get("TABLE_NAME", TABLE_NAME_PREFIX + stage),
             alert_topic_arn=env.get("ALERT_TOPIC_ARN") or None,
             version=__version__,
+            health_check_url=env.get("HEALTH_CHECK_URL") or None,
+            dora_environments=tuple(e.strip() for e in env.get("DORA_ENVIRONMENTS", "production").split(",")
+                                    if e.strip()),
         )

@@ -51,7 +51,8 @@ IDEMPOTENCY_SK: Final = "ID"
 CONTROL_PK: Final = "_control"  # per-region control items, never replicated
 FAILOVER_SK: Final = "failover"  # active region and failover epoch (owned by DR)
 HEARTBEAT_SK: Final = "replication-heartbeat"  # written by the replication sweep
-HEALTH_SK: Final = "health-last"  # written by the scheduled health check
+HEALTH_STATE_SK_PREFIX: Final = "health-state#"  # + region: the health check's alert state
+HEALTH_SAMPLE_SK_PREFIX: Final = "health-sample#"  # + region#time: one sample per run, expires by TTL
 TTL_ATTRIBUTE: Final = "expires_at"
 # Change index (gsi "changes"): partition = the hour an item was written, sort = when#pk#sk. A sweep
 # reads one or two partitions; the current hour takes every write, as a minute partition would.
@@ -76,6 +77,30 @@ SCAN_SEGMENTS: Final = 4  # parallel Scan segments for full copies and verify
 HEARTBEAT_PK: Final = "_heartbeat"  # replicated: pk=_heartbeat, sk=<source region>
 SWEEP_CHECKPOINT_SK: Final = "sweep-checkpoint"
 STREAM_BATCH_SIZE: Final = 100
+
+# --- Scheduled health check and alerts ----------------------------------------------------------
+HEALTH_CHECK_INTERVAL_MINUTES: Final = 5
+HEALTH_CHECK_FUNCTION: Final = "health_check"  # its Lambda name is <app>-<stage>-health_check
+# The app's functions besides the API handler: Lambda names <app>-<stage>-<name>.
+APP_FUNCTIONS: Final = ("health_check", "publish_dora", "record_pipeline_execution", "replicate_stream",
+                        "replication_sweep")
+HEALTH_PROBE_TIMEOUT_SECONDS: Final = 5.0  # GET /health?deep=true over HTTP
+HEALTH_SAMPLE_TTL_DAYS: Final = 14
+ALERT_SUBJECT_MAX: Final = 100  # SNS rejects longer e-mail subjects
+HEALTH_STALE_SECONDS: Final = 3 * HEALTH_CHECK_INTERVAL_MINUTES * 60  # deep health: the check stopped running
+# Alerts go out on a change of state only. Recovery needs this many healthy runs in a row, so a
+# check that fails every other run does not mail "recovered" and "unhealthy" in turn.
+HEALTH_RECOVERY_RUNS: Final = 2
+# Flapping: this many changes between pass and fail within the last HEALTH_HISTORY_RUNS runs (two
+# hours) sends one "flapping" alert and pauses alerts until the history settles (at most
+# ..._SETTLED changes). Worst case over any pattern of results: about 30 e-mails a day, not 288.
+HEALTH_HISTORY_RUNS: Final = 24
+HEALTH_FLAP_CHANGES: Final = 4
+HEALTH_FLAP_SETTLED_CHANGES: Final = 1
+
+# --- DORA metrics published to CloudWatch ------------------------------------------------------
+DORA_PUBLISH_INTERVAL_MINUTES: Final = 60
+DORA_PUBLISH_DAYS: Final = 30  # the window of the published four keys, as GET /metrics/summary's default
 
 # --- DynamoDB request shaping ------------------------------------------------------------------
 BATCH_GET_MAX_KEYS: Final = 100

@@ -34,8 +34,8 @@ def check_health(ctx: Context, now: datetime, deep: bool) -> HealthReport:
         return HealthReport(True, body)
     checks = {
         "table": _table_check(ctx.store),
-        "replication": _replication_check(ctx.replica(role), now),
-        "last_health_check": _last_health_check(ctx.store, now),
+        "replication": replication_check(ctx.replica(role), now),
+        "last_health_check": _last_health_check(ctx.store, settings.region, now),
     }
     healthy = all(check["status"] != "fail" for check in checks.values())
     body.update(status="ok" if healthy else "unhealthy", checks=checks)
@@ -54,7 +54,7 @@ def _age(record: dict[str, Any], now: datetime) -> float:
     return (now - datetime.fromisoformat(str(record["updated_at"]))).total_seconds()
 
 
-def _replication_check(replica: MetricsStore, now: datetime) -> dict[str, Any]:
+def replication_check(replica: MetricsStore, now: datetime) -> dict[str, Any]:
     """The last heartbeat that reached the replica: its lag, and how long ago it arrived."""
     try:
         record = replica.get_control(C.HEARTBEAT_SK)
@@ -74,11 +74,17 @@ def _replication_check(replica: MetricsStore, now: datetime) -> dict[str, Any]:
     return check
 
 
-def _last_health_check(store: MetricsStore, now: datetime) -> dict[str, Any]:
+def _last_health_check(store: MetricsStore, region: str, now: datetime) -> dict[str, Any]:
+    """When the scheduled check last ran and what it last alerted. Informational: it never fails the
+    deep check, which the scheduled check itself probes."""
     try:
-        record = store.get_control(C.HEALTH_SK)
+        record = store.get_control(C.HEALTH_STATE_SK_PREFIX + region)
     except ApiError as error:
-        return {"status": "fail", "detail": error.message}
+        return {"status": "unknown", "detail": error.message}
     if record is None:
         return {"status": "unknown", "detail": "no scheduled health check recorded yet"}
-    return {"status": "ok", "age_seconds": round(_age(record, now), 3), "state": record.get("state")}
+    age = round(_age(record, now), 3)
+    check = {"status": "ok", "age_seconds": age, "state": record.get("alerted"), "failed": record.get("failed") or None}
+    if age > C.HEALTH_STALE_SECONDS:
+        check.update(status="stale", detail=f"the scheduled health check has not run for {age:.0f} s")
+    return check

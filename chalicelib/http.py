@@ -2,6 +2,7 @@
 structured log line per request."""
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -13,6 +14,7 @@ from chalice.app import Request, Response
 from chalicelib import constants as C
 from chalicelib.errors import ApiError, error_body
 from chalicelib.logs import log_event
+from chalicelib.metrics import emf_fields
 
 _CORRELATION_ID = re.compile(rf"^[A-Za-z0-9._:/=+-]{{1,{C.MAX_CORRELATION_ID_LENGTH}}}$")
 
@@ -48,7 +50,16 @@ def handle_http(event: Request, get_response: Callable[[Request], Response]) -> 
     # an internal error or an unhealthy deep health check is an error.
     level = "ERROR" if status >= 500 and error_code in (None, "internal_error") else (
         "WARNING" if status >= 400 else "INFO")
-    log_event(level, "request",
-              correlation_id=cid, method=event.method, route=(event.context or {}).get("resourcePath"),
-              status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2), error_code=error_code)
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    path = (event.context or {}).get("resourcePath")
+    # The request's log line is also its metric record (EMF): one line, no extra call.
+    measured = {"Requests": (1, "Count"), "ClientErrors": (int(400 <= status < 500), "Count"),
+                "ServerErrors": (int(status >= 500), "Count"), "Latency": (duration_ms, "Milliseconds")}
+    log_event(level, "request", correlation_id=cid, method=event.method, route=path, status=status,
+              duration_ms=duration_ms, error_code=error_code,
+              **emf_fields(measured, {"Stage": _stage(), "Route": f"{event.method} {path}"}))
     return response
+
+
+def _stage() -> str:
+    return os.environ.get("APP_STAGE", "dev")

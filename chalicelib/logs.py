@@ -1,18 +1,27 @@
-"""Structured logs: one JSON object per line on stdout, which Lambda sends to CloudWatch Logs."""
+"""Structured logs: one JSON object per line on stdout, which Lambda sends to CloudWatch Logs.
+
+Every HTTP request (chalicelib.http) and every scheduled, stream or event run (`logged_run`) writes
+exactly one line with its outcome and duration. Records carry identifiers and outcomes only: never
+request bodies or secrets.
+"""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib import constants as C
 
+T = TypeVar("T")
+
 
 def log_event(level: str, message: str, **fields: Any) -> None:
-    """One log record with the service, stage, region and function it came from. Callers pass
-    identifiers and outcomes only: never request bodies or secrets."""
+    """One log record with the service, stage, region and function it came from."""
     record = {
         "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "level": level,
@@ -24,3 +33,37 @@ def log_event(level: str, message: str, **fields: Any) -> None:
         **fields,
     }
     print(json.dumps(record, default=str, separators=(",", ":")), file=sys.stdout, flush=True)
+
+
+def _run_id(event: Any) -> str:
+    """The correlation id of a run: the event's own id (EventBridge) or its first record's (streams)."""
+    if hasattr(event, "to_dict"):
+        event = event.to_dict()
+    if isinstance(event, dict):
+        if event.get("id"):
+            return str(event["id"])
+        records = event.get("Records") or []
+        if records and isinstance(records[0], dict) and records[0].get("eventID"):
+            return str(records[0]["eventID"])
+    return "unknown"
+
+
+def logged_run(handler: str) -> Callable[[Callable[[Any], T]], Callable[[Any], T]]:
+    """Wrap a non-HTTP handler so each run writes one line: the outcome, the duration and the result
+    summary it returned; a failure is logged at ERROR and re-raised so Lambda retries it."""
+    def wrap(function: Callable[[Any], T]) -> Callable[[Any], T]:
+        @functools.wraps(function)
+        def run(event: Any) -> T:
+            started = time.perf_counter()
+            fields = {"handler": handler, "correlation_id": _run_id(event)}
+            try:
+                result = function(event)
+            except Exception as error:
+                log_event("ERROR", "run", **fields, status="error", error=type(error).__name__,
+                          duration_ms=round((time.perf_counter() - started) * 1000, 2))
+                raise
+            log_event("INFO", "run", **fields, status="ok", result=result if isinstance(result, dict) else None,
+                      duration_ms=round((time.perf_counter() - started) * 1000, 2))
+            return result
+        return run
+    return wrap

@@ -364,6 +364,29 @@ class MetricsStore:
                 return
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def services_with(self, kind: str, environment: str, since: datetime, until: datetime) -> list[str]:
+        """The services with events of one kind in [since, until], from the cross-service index
+        (Query pages of keys only)."""
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": C.GSI_NAME,
+            "KeyConditionExpression": "gsi1pk = :p AND gsi1sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":p": {"S": gsi_pk(kind, environment)},
+                ":lo": {"S": format_timestamp(since)},
+                ":hi": {"S": f"{format_timestamp(until)}#{C.KEY_UPPER_SENTINEL}"},
+            },
+            "ProjectionExpression": "gsi1sk",
+            "FilterExpression": _LIVE,
+        }
+        services: set[str] = set()
+        while True:
+            response = self.call("query", **params)
+            services.update(item["gsi1sk"]["S"].split("#")[1] for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return sorted(services)
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def get_control(self, sort_key: str) -> dict[str, Any] | None:
         """A per-region control item (failover state, heartbeat, last health sample) as plain values."""
         response = self.call("get_item", TableName=self.table_name, ConsistentRead=True,

@@ -1,0 +1,83 @@
+"""When the health check e-mails: on a change of state only, with flapping damped.
+
+The state machine is pure (`next_state`): the previous state and this run's result in, the new state
+and the alert to send (if any) out. What it remembers is a short history of pass/fail results:
+  - healthy -> unhealthy on the first failing run (one alert, however many failing runs follow);
+  - unhealthy -> healthy after HEALTH_RECOVERY_RUNS healthy runs in a row (one "recovered" alert);
+  - HEALTH_FLAP_CHANGES or more changes within the last HEALTH_HISTORY_RUNS runs -> one "flapping"
+    alert, then silence until the history has settled, when one alert gives the settled state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from itertools import pairwise
+from typing import Any, Literal
+
+from chalicelib import constants as C
+
+Alerted = Literal["healthy", "unhealthy", "flapping"]
+AlertKind = Literal["unhealthy", "recovered", "flapping"]
+PASS, FAIL = "O", "F"
+
+
+@dataclass(frozen=True)
+class AlertState:
+    alerted: Alerted  # what the last alert told the subscribers
+    history: str  # the last runs' results, oldest first: "O" passed, "F" failed
+    since: str  # when `alerted` began (ISO-8601)
+    updated_at: str  # the run that wrote this state
+    failed: str = ""  # the failing checks of that run, comma-separated
+    pending_subject: str = ""  # an alert decided but not yet published (sent by the next run)
+    pending_message: str = ""
+
+    @classmethod
+    def initial(cls, now: datetime) -> AlertState:
+        return cls("healthy", "", now.isoformat(), now.isoformat())
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> AlertState:
+        return cls(alerted=record["alerted"], history=str(record.get("history", "")), since=str(record["since"]),
+                   updated_at=str(record["updated_at"]), failed=str(record.get("failed", "")),
+                   pending_subject=str(record.get("pending_subject", "")),
+                   pending_message=str(record.get("pending_message", "")))
+
+    def as_record(self) -> dict[str, str]:
+        return {"alerted": self.alerted, "history": self.history, "since": self.since,
+                "updated_at": self.updated_at, "failed": self.failed,
+                "pending_subject": self.pending_subject, "pending_message": self.pending_message}
+
+    @property
+    def changes(self) -> int:
+        return sum(1 for a, b in pairwise(self.history) if a != b)
+
+    def with_pending(self, subject: str, message: str) -> AlertState:
+        return replace(self, pending_subject=subject, pending_message=message)
+
+
+def next_state(previous: AlertState | None, healthy: bool, failed: list[str],
+               now: datetime) -> tuple[AlertState, AlertKind | None]:
+    """The state after this run, and the alert this run sends (None: stay silent)."""
+    previous = previous or AlertState.initial(now)
+    history = (previous.history + (PASS if healthy else FAIL))[-C.HEALTH_HISTORY_RUNS:]
+    state = AlertState(previous.alerted, history, previous.since, now.isoformat(), ",".join(failed),
+                       previous.pending_subject, previous.pending_message)
+    moved = _transition(state, healthy)
+    if moved is None:
+        return state, None
+    alerted, kind = moved
+    return replace(state, alerted=alerted, since=now.isoformat()), kind
+
+
+def _transition(state: AlertState, healthy: bool) -> tuple[Alerted, AlertKind] | None:
+    if state.alerted == "flapping":
+        if state.changes > C.HEALTH_FLAP_SETTLED_CHANGES:
+            return None
+        return ("healthy", "recovered") if healthy else ("unhealthy", "unhealthy")
+    if state.changes >= C.HEALTH_FLAP_CHANGES:
+        return "flapping", "flapping"
+    if state.alerted == "healthy" and not healthy:
+        return "unhealthy", "unhealthy"
+    if state.alerted == "unhealthy" and state.history.endswith(PASS * C.HEALTH_RECOVERY_RUNS):
+        return "healthy", "recovered"
+    return None
