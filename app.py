@@ -63,13 +63,13 @@ def pipeline_history() -> PipelineHistory:
     return _HISTORY
 
 
-def health_probes() -> Probes:
+def health_probes(lambda_context: Any) -> Probes:
     global _PROBES
     if _PROBES is None:
         from chalicelib.health_check import aws_probes  # only the health check function needs it
 
         region = context().settings.region
-        _PROBES = aws_probes(context().settings, app.lambda_context,
+        _PROBES = aws_probes(context().settings, lambda_context,
                              lambda service: boto3.client(service, region_name=region, config=_AWS_CONFIG))
     return _PROBES
 
@@ -120,8 +120,8 @@ def replication_sweep(event: Any) -> dict[str, Any]:
 
 @app.schedule(Rate(C.HEALTH_CHECK_INTERVAL_MINUTES, unit=Rate.MINUTES), name=C.HEALTH_CHECK_FUNCTION)
 @logged_run(C.HEALTH_CHECK_FUNCTION)
-def health_check(event: Any) -> dict[str, Any]:
-    return api.health_check(context(), health_probes(), utc_now())
+def health_check(event: CloudWatchEvent) -> dict[str, Any]:
+    return api.health_check(context(), health_probes(event.context), utc_now())
 
 
 @app.schedule(Rate(C.DORA_PUBLISH_INTERVAL_MINUTES, unit=Rate.MINUTES), name="publish_dora")

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib import constants as C
 from chalicelib.context import Context
 from chalicelib.errors import ApiError
@@ -27,7 +29,7 @@ def check_health(ctx: Context, now: datetime, deep: bool) -> HealthReport:
     try:
         role = ctx.role()
         body["role"] = role.name
-    except ApiError:
+    except (ApiError, ClientError, BotoCoreError):  # the table is unreachable, missing or refusing us
         body["status"] = "unhealthy"
         return HealthReport(False, body)
     if not deep:
@@ -47,6 +49,8 @@ def _table_check(store: MetricsStore) -> dict[str, Any]:
         status = store.table_status()
     except ApiError as error:
         return {"status": "fail", "table": store.table_name, "detail": error.message}
+    except (ClientError, BotoCoreError) as error:
+        return {"status": "fail", "table": store.table_name, "detail": type(error).__name__}
     return {"status": "ok" if status == "ACTIVE" else "fail", "table": store.table_name, "table_status": status}
 
 
@@ -60,6 +64,8 @@ def replication_check(replica: MetricsStore, now: datetime) -> dict[str, Any]:
         record = replica.get_control(C.HEARTBEAT_SK)
     except ApiError as error:
         return {"status": "fail", "detail": error.message}
+    except (ClientError, BotoCoreError) as error:
+        return {"status": "fail", "detail": type(error).__name__}
     if record is None:
         return {"status": "unknown", "detail": "no replication heartbeat has reached the replica yet"}
     lag = float(record.get("lag_seconds", 0))
@@ -79,8 +85,8 @@ def _last_health_check(store: MetricsStore, region: str, now: datetime) -> dict[
     deep check, which the scheduled check itself probes."""
     try:
         record = store.get_control(C.HEALTH_STATE_SK_PREFIX + region)
-    except ApiError as error:
-        return {"status": "unknown", "detail": error.message}
+    except (ApiError, ClientError, BotoCoreError) as error:
+        return {"status": "unknown", "detail": getattr(error, "message", type(error).__name__)}
     if record is None:
         return {"status": "unknown", "detail": "no scheduled health check recorded yet"}
     age = round(_age(record, now), 3)

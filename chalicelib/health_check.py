@@ -46,6 +46,10 @@ FIRST_STEPS: dict[str, str] = {
 }
 
 
+# A table that is down, missing or refusing us: the check reports it instead of failing with it.
+_TABLE_ERRORS = (ApiError, ClientError, BotoCoreError)
+
+
 @dataclass(frozen=True)
 class CheckResult:
     name: str
@@ -132,7 +136,7 @@ def run_checks(ctx: Context, probes: Probes, now: datetime) -> list[CheckResult]
 def _role(ctx: Context) -> RegionRole:
     try:
         return ctx.role()
-    except ApiError:  # this region's table cannot be read: assume the configured roles
+    except _TABLE_ERRORS:  # this region's table cannot be read: assume the configured roles
         settings = ctx.settings
         return RegionRole(settings.region, settings.primary_region, 0)
 
@@ -155,7 +159,7 @@ def _api_check(probes: Probes) -> CheckResult:
 def _table_check(name: str, store: MetricsStore) -> CheckResult:
     try:
         status = store.table_status()
-    except (ApiError, ClientError, BotoCoreError) as error:
+    except _TABLE_ERRORS as error:
         return CheckResult(name, "fail", f"{store.table_name} in {store.region}: {_reason(error)}")
     return CheckResult(name, "ok" if status == "ACTIVE" else "fail", f"{store.table_name} in {store.region}: {status}")
 
@@ -203,8 +207,8 @@ def _record_sample(store: MetricsStore, checks: list[CheckResult], healthy: bool
     }
     try:
         store.put_control(f"{C.HEALTH_SAMPLE_SK_PREFIX}{store.region}#{now.isoformat()}", sample)
-    except ApiError as error:
-        report.notes.append(f"sample not recorded: {error.message}")
+    except _TABLE_ERRORS as error:
+        report.notes.append(f"sample not recorded: {_reason(error)}")
 
 
 def _load_state(tables: list[MetricsStore], key: str) -> alerts.AlertState | None:
@@ -213,7 +217,7 @@ def _load_state(tables: list[MetricsStore], key: str) -> alerts.AlertState | Non
     for store in tables:
         try:
             record = store.get_control(key)
-        except ApiError:
+        except _TABLE_ERRORS:
             continue
         if record:
             found.append(alerts.AlertState.from_record(record))
@@ -230,8 +234,8 @@ def _save_state(tables: list[MetricsStore], key: str, state: alerts.AlertState, 
         try:
             store.put_control(key, state.as_record())
             saved += 1
-        except ApiError as error:
-            note = f"alert state not saved in {store.region}: {error.message}"
+        except _TABLE_ERRORS as error:
+            note = f"alert state not saved in {store.region}: {_reason(error)}"
             if note not in report.notes:
                 report.notes.append(note)
     if not saved:

@@ -1,10 +1,12 @@
 """A region switch in front of the emulator: forwards every AWS request to moto's server, except
-those signed for a region that has been "taken away", which get their connection dropped, as an
-unreachable regional endpoint does. Everything in the local stack talks to AWS through it.
+those signed for a region (or one service of a region) that has been "taken away", which get their
+connection dropped, as an unreachable regional endpoint does. Everything in the local stack talks to
+AWS through it.
 
-    POST   /_outage/us-east-1   take us-east-1 away
-    DELETE /_outage/us-east-1   bring it back
-    GET    /_outage             the regions that are away (JSON list)
+    POST   /_outage/us-east-1            take us-east-1 away
+    POST   /_outage/us-east-1/dynamodb   take only DynamoDB in us-east-1 away (the table is unavailable)
+    DELETE /_outage/us-east-1[/SERVICE]  bring it back
+    GET    /_outage                      what is away (JSON list)
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
 
 
@@ -66,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         scope = _SCOPE.search(self.headers.get("Authorization", ""))
-        if scope and scope.group(1) in self.server.down:
+        if scope and (scope.group(1) in self.server.down or f"{scope.group(1)}/{scope.group(2)}" in self.server.down):
             self.close_connection = True  # the region is unreachable: no answer at all
             self.connection.close()
             return

@@ -3,6 +3,7 @@ standby app under `chalice local`, and the demo data. One foreground process; Ct
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import socket
 import subprocess
@@ -15,7 +16,9 @@ from typing import Any
 
 import requests
 
+from local.alert_console import AlertConsole, subscribe_queue
 from local.demo import load_demo_data
+from local.emf import EmfForwarder
 from local.emulator import ROOT, Emulator, clean_env, deploy_all
 from local.outage import RegionSwitch
 
@@ -23,6 +26,7 @@ STAGE = "dev"  # the primary's stage; the standby runs its DR twin, dev-dr
 PRIMARY_REGION = "us-east-1"
 DR_REGION = "us-west-2"
 LOG_DIR = ROOT / ".local-stack"
+STATE_FILE = LOG_DIR / "stack.json"  # how to reach the running stack: `python -m local run` reads it
 
 
 @dataclass
@@ -35,6 +39,9 @@ class LocalStack:
     backend: Emulator | None = None  # moto's server itself
     switch: RegionSwitch | None = None
     sweep_every: float = 60.0
+    health_every: float = 60.0
+    console: AlertConsole | None = None
+    forwarder: EmfForwarder | None = None
     apps: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -64,10 +71,14 @@ class LocalStack:
             self.apps[region] = self._start_app(region, stage, port)
         for region, url in ((PRIMARY_REGION, self.primary_url), (DR_REGION, self.standby_url)):
             self._wait_healthy(region, url)
+        self._start_alert_console()
+        self._start_metrics_forwarder()
         for region in (PRIMARY_REGION, DR_REGION):
             _step(f"starting the stream poller and scheduler for {region} "
                   f"(log: {LOG_DIR / f'workers-{region}.log'})")
             self.workers[region] = self._start_workers(region)
+        STATE_FILE.write_text(json.dumps({region: {"env": self._worker_env(region), "args": self._worker_args(region)}
+                                          for region in (PRIMARY_REGION, DR_REGION)}, indent=2))
         if self.demo_data:
             count = load_demo_data(self.primary_url, datetime.now(timezone.utc))
             _step(f"loaded {count} demo events through POST /metrics")
@@ -82,15 +93,41 @@ class LocalStack:
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
-    def _start_workers(self, region: str) -> subprocess.Popen[bytes]:
+    def _start_alert_console(self) -> None:
         assert self.emulator is not None
-        env = {**clean_env(), **self.emulator.env(region), "AWS_XRAY_SDK_ENABLED": "false",
-               "APP_STAGE": STAGE, "TABLE_NAME": self.outputs[region]["TableName"]}
+        emulator = self.emulator
+        queues = {region: subscribe_queue(emulator.client("sqs", region), emulator.client("sns", region),
+                                          self.outputs[region]["AlertTopicArn"], STAGE)
+                  for region in (PRIMARY_REGION, DR_REGION)}
+        _step("alert e-mails are printed here: an SQS queue is subscribed to each region's alert topic")
+        self.console = AlertConsole(queues, lambda region: emulator.client("sqs", region))
+        self.console.start()
+
+    def _start_metrics_forwarder(self) -> None:
+        assert self.emulator is not None
+        emulator = self.emulator
+        logs = {LOG_DIR / f"{kind}-{region}.log": region
+                for kind in ("app", "workers") for region in (PRIMARY_REGION, DR_REGION)}
+        self.forwarder = EmfForwarder(logs, lambda region: emulator.client("cloudwatch", region))
+        self.forwarder.start()
+
+    def _worker_env(self, region: str) -> dict[str, str]:
+        assert self.emulator is not None
+        url = self.primary_url if region == PRIMARY_REGION else self.standby_url
+        return {**self.emulator.env(region), "AWS_XRAY_SDK_ENABLED": "false", "APP_STAGE": STAGE,
+                "TABLE_NAME": self.outputs[region]["TableName"], "HEALTH_CHECK_URL": url,
+                "ALERT_TOPIC_ARN": self.outputs[region]["AlertTopicArn"]}
+
+    def _worker_args(self, region: str) -> list[str]:
+        return ["--region", region, "--stream-arn", self.outputs[region]["TableStreamArn"]]
+
+    def _start_workers(self, region: str) -> subprocess.Popen[bytes]:
         log = open(LOG_DIR / f"workers-{region}.log", "ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "local.workers", "--region", region,
-             "--stream-arn", self.outputs[region]["TableStreamArn"], "--sweep-every", str(self.sweep_every)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "local.workers", *self._worker_args(region), "--sweep-every", str(self.sweep_every),
+             "--health-every", str(self.health_every)],
+            cwd=ROOT, env={**clean_env(), **self._worker_env(region)}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def _wait_healthy(self, region: str, url: str, timeout: float = 60.0) -> None:
@@ -107,6 +144,10 @@ class LocalStack:
         raise RuntimeError(f"the {region} app did not become healthy at {url} within {timeout:.0f} s")
 
     def stop(self) -> None:
+        for thread in (self.console, self.forwarder):
+            if thread is not None:
+                thread.stop()
+        STATE_FILE.unlink(missing_ok=True)
         processes = [*self.workers.values(), *self.apps.values()]
         for process in processes:
             if process.poll() is None:
@@ -160,6 +201,16 @@ Inspect the emulated AWS with the aws CLI or boto3 (any credentials work):
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
     aws --endpoint-url {endpoint} --region {PRIMARY_REGION} dynamodb scan --table-name {table} --max-items 5
 
+Monitoring (README, "Monitoring and alerts"): the health check runs in each region every
+{self.health_every:g} s (AWS: every 300 s); alerts are printed here as the e-mail would read. Make the
+primary's table unavailable, run the health check now, and bring the table back:
+  curl -s -X POST {endpoint}/_outage/us-east-1/dynamodb
+  .venv/bin/python -m local run health_check --region us-east-1
+  curl -s -X DELETE {endpoint}/_outage/us-east-1/dynamodb
+Metrics go to the emulator's CloudWatch, as Lambda's logs would send them:
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+    aws --endpoint-url {endpoint} --region {PRIMARY_REGION} cloudwatch list-metrics --namespace DevOpsMetrics
+
 Logs are in {LOG_DIR}/. Press Ctrl-C to stop.
 """
 
@@ -174,18 +225,49 @@ def _step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
+def run_once(handler: str, region: str) -> int:
+    """Run one scheduled handler of the running stack now, in the region's environment."""
+    if not STATE_FILE.exists():
+        print("error: the local stack is not running; start it with: make up", file=sys.stderr)
+        return 1
+    worker = json.loads(STATE_FILE.read_text())[region]
+    process = subprocess.Popen([sys.executable, "-m", "local.workers", *worker["args"], "--once", handler],
+                               cwd=ROOT, env={**clean_env(), **worker["env"]}, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    # Into the region's worker log too, as a Lambda run's output goes to its log group: the metrics
+    # forwarder reads its EMF lines from there.
+    with open(LOG_DIR / f"workers-{region}.log", "a") as log:
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            log.write(line)
+    return process.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
-    parser.add_argument("command", choices=["up"], help="up: start the local stack in the foreground")
+    parser.add_argument("command", choices=["up", "run"],
+                        help="up: start the local stack in the foreground; run HANDLER: run a scheduled handler "
+                             "of the running stack once, now")
+    parser.add_argument("handler", nargs="?", choices=["health_check", "replication_sweep", "publish_dora"],
+                        help="with run: the scheduled handler")
+    parser.add_argument("--region", default=PRIMARY_REGION, choices=[PRIMARY_REGION, DR_REGION],
+                        help="with run: the region whose handler runs (default us-east-1)")
     parser.add_argument("--moto-port", type=int, default=5000, help="port of moto's server (default 5000)")
     parser.add_argument("--port", type=int, default=8000, help="port of the primary API (default 8000)")
     parser.add_argument("--standby-port", type=int, default=8001, help="port of the standby API (default 8001)")
     parser.add_argument("--no-demo-data", action="store_true", help="start with empty tables")
     parser.add_argument("--sweep-every", type=float, default=60.0,
                         help="seconds between replication sweeps (default 60; AWS runs them every 300)")
+    parser.add_argument("--health-every", type=float, default=60.0,
+                        help="seconds between health checks (default 60; AWS runs them every 300)")
     args = parser.parse_args(argv)
+    if args.command == "run":
+        if not args.handler:
+            parser.error("run needs a handler: health_check, replication_sweep or publish_dora")
+        return run_once(args.handler, args.region)
     stack = LocalStack(args.moto_port, args.port, args.standby_port, demo_data=not args.no_demo_data,
-                       sweep_every=args.sweep_every)
+                       sweep_every=args.sweep_every, health_every=args.health_every)
 
     def _terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

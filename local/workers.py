@@ -1,8 +1,10 @@
 """The Lambda triggers of one region, run locally: a stream poller that feeds the app's real stream
 handler with records from moto's GetRecords, and a scheduler that calls the app's real scheduled
-handlers. Started by the local stack, one process per region, with that region's environment.
+handlers (replication_sweep, health_check, publish_dora). Started by the local stack, one process
+per region, with that region's environment.
 
-    python -m local.workers --region us-east-1 --stream-arn ARN [--sweep-every 60]
+    python -m local.workers --region us-east-1 --stream-arn ARN [--sweep-every 60] [--health-every 60]
+    python -m local.workers --region us-east-1 --stream-arn ARN --once health_check   # one run, now
 """
 from __future__ import annotations
 
@@ -55,16 +57,25 @@ def poll_stream(app_module: Any, region: str, stream_arn: str, stop: threading.E
         stop.wait(interval)
 
 
-def run_schedule(app_module: Any, region: str, stop: threading.Event, every: float) -> None:
-    event = {"version": "0", "id": "local", "detail-type": "Scheduled Event", "source": "aws.events",
-             "account": "123456789012", "time": "", "region": region, "resources": [], "detail": {}}
+SCHEDULED = ("replication_sweep", "health_check", "publish_dora")
+
+
+def run_scheduled(app_module: Any, region: str, handler: str) -> dict[str, Any]:
+    """One run of a scheduled handler, with the event EventBridge would send."""
+    now = datetime.now(timezone.utc)
+    event = {"version": "0", "id": f"local-{handler}-{now.timestamp():.0f}", "detail-type": "Scheduled Event",
+             "source": "aws.events", "account": "123456789012", "time": now.isoformat(), "region": region,
+             "resources": [], "detail": {}}
+    result: dict[str, Any] = getattr(app_module, handler)(event, _Context(handler))
+    return result
+
+
+def run_schedule(app_module: Any, region: str, handler: str, stop: threading.Event, every: float) -> None:
     while not stop.wait(every):
         try:
-            result = app_module.replication_sweep({**event, "time": datetime.now(timezone.utc).isoformat()},
-                                                  _Context("replication_sweep"))
-            _log(region, "sweep", **result)
+            _log(region, handler, **run_scheduled(app_module, region, handler))
         except Exception as error:  # noqa: BLE001 - a failed run is retried at the next tick, as in AWS
-            _log(region, "sweep", error=str(error))
+            _log(region, handler, error=str(error))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,21 +83,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", required=True)
     parser.add_argument("--stream-arn", required=True)
     parser.add_argument("--sweep-every", type=float, default=60.0, help="seconds between sweeps (AWS: 300)")
+    parser.add_argument("--health-every", type=float, default=60.0, help="seconds between health checks (AWS: 300)")
+    parser.add_argument("--dora-every", type=float, default=300.0,
+                        help="seconds between DORA metric publications (AWS: 3600)")
     parser.add_argument("--poll-every", type=float, default=0.2, help="seconds between stream polls")
+    parser.add_argument("--once", choices=SCHEDULED, help="run this scheduled handler once, print its result, exit")
     args = parser.parse_args(argv)
     os.environ["TABLE_STREAM_ARN"] = args.stream_arn  # the app registers its stream handler from it
     import app as app_module
+
+    if args.once:
+        print(json.dumps(run_scheduled(app_module, args.region, args.once), indent=2, default=str), flush=True)
+        return 0
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threads = [threading.Thread(target=poll_stream, args=(app_module, args.region, args.stream_arn, stop,
                                                           args.poll_every), daemon=True),
-               threading.Thread(target=run_schedule, args=(app_module, args.region, stop, args.sweep_every),
-                                daemon=True)]
+               *(threading.Thread(target=run_schedule, args=(app_module, args.region, handler, stop, every),
+                                  daemon=True)
+                 for handler, every in (("replication_sweep", args.sweep_every), ("health_check", args.health_every),
+                                        ("publish_dora", args.dora_every)))]
     for thread in threads:
         thread.start()
-    _log(args.region, "started", stream=args.stream_arn, sweep_every=args.sweep_every)
+    _log(args.region, "started", stream=args.stream_arn, sweep_every=args.sweep_every,
+         health_every=args.health_every, dora_every=args.dora_every)
     while not stop.wait(0.5):
         pass
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 from chalicelib import alerts
 from chalicelib import constants as C
@@ -64,7 +65,7 @@ def test_no_pattern_of_results_sends_a_storm_of_e_mails() -> None:
             for rate in (rng.random() for _ in range(500))]
     days += [(("F" * f + "O" * p) * 288)[:288] for f in range(1, 10) for p in range(1, 40)]
     worst = max(sum(1 for kind in run(day)[0] if kind) for day in days)
-    naive = max(sum(1 for a, b in zip(day, day[1:]) if a != b) for day in days)
+    naive = max(sum(1 for a, b in pairwise(day) if a != b) for day in days)
     assert naive == 287
     assert worst <= 288 // 8, worst
 
