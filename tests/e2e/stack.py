@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 
 from local.emulator import ROOT
@@ -49,10 +50,32 @@ class StackProcess:
                 break
         raise AssertionError("the stack did not start:\n" + "".join(self.output))
 
+    def follow(self) -> None:
+        """Keep reading what the stack prints (alerts arrive after the banner)."""
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line)
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+
+    def wait_for_output(self, text: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while "".join(self.output).count(text) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} printed fewer than {count} times:\n" + "".join(self.output[-80:]))
+            time.sleep(0.2)
+
     def interrupt(self) -> int:
         """What Ctrl-C in the terminal does; returns make's exit status."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGINT)
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            self.process.wait(timeout=60)
+            reader.join(timeout=10)
+            return self.process.returncode
         out, _ = self.process.communicate(timeout=60)
         self.output.append(out or "")
         return self.process.returncode
