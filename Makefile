@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: up test bench clean
+.PHONY: up test bench clean vendor package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ up: $(STAMP)
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(PY) -m pytest $(ARGS)
 
+# aws-xray-sdk goes into the Lambda package through vendor/, without its botocore dependency.
+VENDOR_STAMP := $(VENV)/.vendored
+$(VENDOR_STAMP): requirements-tracing.txt $(STAMP)
+	rm -rf vendor
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target vendor -r requirements-tracing.txt
+	touch $(VENDOR_STAMP)
+
+vendor: $(VENDOR_STAMP)
+
+## package: the Lambda package of one stage: make package STAGE=prod OUT=build/primary (TABLE_STREAM_ARN set)
+package: $(VENDOR_STAMP)
+	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/package-merge.json $(OUT)
+
 ## bench: the benchmark scripts; they print figures
 bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_api.py
@@ -38,4 +51,4 @@ bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_replication.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .local-stack .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .local-stack .pytest_cache vendor

@@ -106,7 +106,8 @@ def test_the_buildspec_runs_the_readme_test_command_and_reports_junit() -> None:
     commands = spec["phases"]["build"]["commands"]
     assert commands[0] == readme_commands()[1] == (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert spec["phases"]["build"]["on-failure"] == "ABORT"
-    assert any('--stage "$STAGE" ' in c for c in commands) and any('--stage "$STAGE-dr" ' in c for c in commands)
+    assert any('make package STAGE="$STAGE" ' in c for c in commands)
+    assert any('make package STAGE="$STAGE-dr" ' in c for c in commands)
     assert spec["env"]["variables"]["PYTEST_ADDOPTS"] == "--junitxml=reports/junit.xml"
     assert spec["reports"]["pytest"]["file-format"] == "JUNITXML"
     assert spec["artifacts"]["files"] == ["packaged-primary.yaml", "packaged-dr.yaml"]
