@@ -1,8 +1,9 @@
 """Size of the Lambda deployment package, and proof that boto3/botocore are not bundled.
 
 What it measures
-  Runs `chalice package --stage prod <tmpdir>` (the chalice of this virtualenv, from the project root,
-  as the infra tests do) and reads the deployment.zip it writes: its size, the number of files, the
+  Runs what `make package STAGE=prod` runs (`make vendor`, then `chalice package --stage prod
+  --merge-template .chalice/package-merge.json <tmpdir>` with the chalice of this virtualenv, from the
+  project root, as the infra tests and the pipeline do) and reads the deployment.zip it writes: its size, the number of files, the
   top-level packages in it with their compressed and uncompressed sizes, and whether boto3 or
   botocore are in it (they must not be: the Lambda runtime provides them, and requirements.txt holds
   only the run-time needs). chalice keeps its built package in .chalice/deployments/ (git-ignored)
@@ -55,7 +56,8 @@ LAMBDA_UNZIPPED_LIMIT = 250 * MIB
 BOTO3 = ("boto3", "botocore")
 BOTO3_CLOSURE = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six")
 # What `chalice package` needs to package the app (the project without its tests and tools).
-PROJECT_FILES = ("app.py", "requirements.txt", "chalicelib", ".chalice/config.json", ".chalice/policy-dev.json",
+PROJECT_FILES = ("app.py", "requirements.txt", "chalicelib", "vendor", ".chalice/config.json",
+                 ".chalice/package-merge.json", ".chalice/policy-dev.json", ".chalice/policy-dev-dr.json",
                  ".chalice/policy-prod.json", ".chalice/policy-prod-dr.json")
 
 
@@ -126,6 +128,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
+    vendored = subprocess.run(["make", "vendor"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if vendored.returncode != 0:
+        print(vendored.stdout + vendored.stderr, file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="bench-package-") as tmp:
         tmpdir = Path(tmp)
         project = copy_project(tmpdir / "project") if args.fresh else ROOT
@@ -134,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         cache_dir = project / ".chalice" / "deployments"
         cached_before = set(cache_dir.glob("*.zip")) if cache_dir.is_dir() else set()
         t0 = time.perf_counter()
-        result = subprocess.run([str(CHALICE), "package", "--stage", args.stage, str(out)], cwd=project, env=env,
+        result = subprocess.run([str(CHALICE), "package", "--stage", args.stage, "--merge-template",
+                                 ".chalice/package-merge.json", str(out)], cwd=project, env=env,
                                 capture_output=True, text=True, timeout=900)
         package_seconds = time.perf_counter() - t0
         if result.returncode != 0:
