@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from local.alert_console import AlertConsole, subscribe_queue
+from local.cloudwatch import apply_monitoring_stack_alarms
 from local.demo import load_demo_data
 from local.emf import EmfForwarder
 from local.emulator import ROOT, Emulator, clean_env, deploy_all
@@ -64,6 +65,7 @@ class LocalStack:
         self.emulator = Emulator(f"http://127.0.0.1:{self.moto_port}")
         _step(f"deploying dr/regional.yaml (stage {STAGE}) to {PRIMARY_REGION} and {DR_REGION}")
         self.outputs = deploy_all(self.emulator, STAGE, (PRIMARY_REGION, DR_REGION))
+        self._deploy_monitoring()
         for region, stage, port in ((PRIMARY_REGION, STAGE, self.primary_port),
                                     (DR_REGION, f"{STAGE}-dr", self.standby_port)):
             _step(f"starting the app (stage {stage}) for {region} on port {port} "
@@ -92,6 +94,21 @@ class LocalStack:
             [chalice, "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+
+    def _deploy_monitoring(self) -> None:
+        """The alarms and dashboards, with the command a user runs against AWS; then the alarms
+        moto's CloudFormation skips, from the same template and parameters."""
+        assert self.emulator is not None
+        log = LOG_DIR / "monitoring.log"
+        _step(f"deploying the alarms and dashboards: python -m dashboards deploy --stage {STAGE} (log: {log})")
+        with open(log, "ab") as out:
+            result = subprocess.run([sys.executable, "-m", "dashboards", "deploy", "--stage", STAGE], cwd=ROOT,
+                                    env={**clean_env(), **self.emulator.env(PRIMARY_REGION)}, stdout=out,
+                                    stderr=subprocess.STDOUT)
+        if result.returncode != 0:
+            raise RuntimeError(f"python -m dashboards deploy failed; see {log}")
+        for region in (PRIMARY_REGION, DR_REGION):
+            apply_monitoring_stack_alarms(self.emulator, region, STAGE)
 
     def _start_alert_console(self) -> None:
         assert self.emulator is not None

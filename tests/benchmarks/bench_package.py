@@ -3,8 +3,8 @@
 What it measures
   Runs what `make package STAGE=prod` runs (`make vendor`, then `chalice package --stage prod
   --merge-template .chalice/package-merge.json <tmpdir>` with the chalice of this virtualenv, from the
-  project root, as the infra tests and the pipeline do) and reads the deployment.zip it writes: its size, the number of files, the
-  top-level packages in it with their compressed and uncompressed sizes, and whether boto3 or
+  project root, as the infra tests and the pipeline do) and reads the deployment.zip it writes: its
+  size, the number of files, the top-level packages in it with their compressed and uncompressed sizes, and whether boto3 or
   botocore are in it (they must not be: the Lambda runtime provides them, and requirements.txt holds
   only the run-time needs). chalice keeps its built package in .chalice/deployments/ (git-ignored)
   keyed by a hash of requirements.txt and the app's code; on a miss it downloads Linux wheels from

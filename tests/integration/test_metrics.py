@@ -3,6 +3,7 @@ the emulator and its EMF lines are parsed as CloudWatch Logs would parse them (l
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -10,11 +11,12 @@ import pytest
 
 import app as app_module
 from chalicelib import api
+from chalicelib import constants as C
 from chalicelib.health_check import aws_probes
 from chalicelib.store import utc_now
 from local.emf import emf_records, metric_data
 from local.streams import StreamReader, lambda_event
-from tests.conftest import PRIMARY, STAGE, TABLE, post
+from tests.conftest import DR, PRIMARY, STAGE, TABLE, post
 from tests.integration.test_delivery import execution_event, pipeline  # noqa: F401 - a fixture
 
 Emitted = set[tuple[str, str, frozenset[tuple[str, str]]]]  # (namespace, metric, {dimension: value})
@@ -59,7 +61,7 @@ def exercise_everything(client: Any, aws: Any, pipeline_client: Any) -> None:  #
     ctx = app_module.context()
     probes = dataclasses.replace(aws_probes(ctx.settings, None, lambda service: aws.client(service, PRIMARY)),
                                  api_url="http://api.test", publish=lambda subject, message: None,
-                                 http_get=lambda url, timeout: (200, {}))
+                                 http_get=lambda url, timeout: (200, {}), function_names=(f"devops-metrics-{STAGE}",))
     api.health_check(ctx, probes, utc_now())
     client.lambda_.invoke("publish_dora", scheduled(client))
 
@@ -94,6 +96,65 @@ def test_every_metric_of_the_catalogue_is_emitted_with_its_dimensions(emitted: E
     assert {namespace for namespace, _, _ in emitted} == {"DevOpsMetrics"}
     routes = {dict(dims)["Route"] for _, metric, dims in emitted if metric == "Requests"}
     assert routes == {"POST /metrics", "GET /metrics", "GET /metrics/summary", "GET /health"}
+
+
+# Metrics AWS publishes itself, with their documented dimension names (CloudWatch user guide,
+# "AWS services that publish CloudWatch metrics"): dashboards and alarms may use these too.
+AWS_METRICS = {
+    "AWS/Lambda": ({"Errors", "Duration", "Throttles", "Invocations"}, {"FunctionName"}),
+    "AWS/ApiGateway": ({"4XXError", "5XXError", "Count", "Latency"}, {"ApiName", "Stage"}),
+    "AWS/CodeBuild": ({"Builds", "SucceededBuilds", "FailedBuilds", "Duration"}, {"ProjectName"}),
+    "AWS/DynamoDB": ({"ReadThrottleEvents", "WriteThrottleEvents", "ThrottledRequests"}, {"TableName"}),
+}
+REGION_VALUED = {"SourceRegion"}  # either region replicates, depending on which one is active
+
+
+def matches(reference: tuple[str, str, frozenset[tuple[str, str | None]]], emitted: Emitted) -> bool:
+    """A referenced metric is emitted when the namespace, the name and the dimension names are the
+    same, and every dimension value the reference fixes is a value the code emitted."""
+    namespace, name, dims = reference
+    for e_namespace, e_name, e_dims in emitted:
+        values = dict(e_dims)
+        if (e_namespace, e_name) != (namespace, name) or set(values) != {d for d, _ in dims}:
+            continue
+        if all(value is None or values[d] == value or (d in REGION_VALUED and value in (PRIMARY, DR))
+               for d, value in dims):
+            return True
+    return False
+
+
+def test_every_metric_a_dashboard_or_alarm_references_is_one_the_code_emits(emitted: Emitted) -> None:
+    """dashboards/ (bodies and alarms.yaml, both regions) against what the code printed above."""
+    from dashboards import referenced_metrics
+
+    references = (referenced_metrics(STAGE, STAGE, PRIMARY, DR) | referenced_metrics(STAGE, f"{STAGE}-dr", DR, PRIMARY))
+    ours = {r for r in references if r[0] == C.METRICS_NAMESPACE}
+    assert len(ours) > 30
+    missing = sorted((name, sorted(dims, key=str)) for _, name, dims in ours if not matches((_, name, dims), emitted))
+    assert missing == [], f"referenced but never emitted: {missing}"
+    # and every metric the code emits is on a dashboard (an emitted metric nobody looks at is a gap)
+    unseen = {name for _, name, _ in emitted} - {name for _, name, _ in ours}
+    assert unseen == set()
+
+
+def test_aws_metrics_referenced_are_documented_ones_named_after_this_app(emitted: Emitted) -> None:
+    from dashboards import referenced_metrics
+
+    functions = {f"devops-metrics-{chalice_stage}{suffix}" for chalice_stage in (STAGE, f"{STAGE}-dr")
+                 for suffix in ["", *(f"-{name}" for name in C.APP_FUNCTIONS)]}
+    assert os.environ.get("TABLE_STREAM_ARN")  # tests/conftest.py: the stream handler is registered
+    assert set(C.APP_FUNCTIONS) == {source.name for source in app_module.app.event_sources}
+    known_values = {"FunctionName": functions, "ApiName": {app_module.app.app_name}, "Stage": {"api"},
+                    "ProjectName": {f"devops-metrics-{STAGE}-build"}, "TableName": {TABLE}}
+    references = referenced_metrics(STAGE, STAGE, PRIMARY, DR) | referenced_metrics(STAGE, f"{STAGE}-dr", DR, PRIMARY)
+    for namespace, name, dims in references:
+        if namespace == C.METRICS_NAMESPACE:
+            continue
+        assert namespace in AWS_METRICS, namespace
+        names, dimension_names = AWS_METRICS[namespace]
+        assert name in names and {d for d, _ in dims} == dimension_names, (namespace, name, dims)
+        for dimension, value in dims:
+            assert value in known_values[dimension], (namespace, name, dimension, value)
 
 
 def test_published_dora_values_are_the_summary_values(client, aws, capsys) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from dashboards.deploy import main
+
+sys.exit(main())

@@ -1,0 +1,253 @@
+"""python -m dashboards: the alarms and dashboards of one stage, in both regions.
+
+  deploy --stage STAGE   in us-east-1 (chalice stage STAGE) and us-west-2 (STAGE-dr):
+                           1. read the regional stack devops-metrics-STAGE for its AlertTopicArn;
+                           2. create or update the stack devops-metrics-STAGE-monitoring from
+                              dashboards/alarms.yaml, with the stage's thresholds;
+                           3. subscribe the stage's alert_emails to the topic (idempotent);
+                           4. put the dashboards devops-metrics-<chalice stage>-<topic>.
+  render --stage STAGE --region REGION   print that region's dashboard bodies as JSON
+
+Thresholds and e-mail addresses are set in dashboards/stages.json, and only there. Each address
+must confirm the subscription e-mail AWS sends before alerts reach it. --endpoint-url (or
+AWS_ENDPOINT_URL) points everything at an AWS emulator instead of AWS. Exit codes: 0 done, 1 failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from tabulate import tabulate
+
+from dashboards import bodies as B
+from dashboards import template as T
+from dashboards.references import STAGES_FILE, alarm_parameters, load_stages
+from dr.regions import DR_REGION, PRIMARY_REGION
+
+OK, FAILED = 0, 1
+FIXED_PARAMETERS = ("Stage", "ChaliceStage", "AlertTopicArn")  # the rest are thresholds, from stages.json
+PENDING = "PendingConfirmation"  # SNS's SubscriptionArn for an address that has not confirmed yet
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def regional_stack(stage: str) -> str:
+    return f"devops-metrics-{stage}"
+
+
+def monitoring_stack(stage: str) -> str:
+    return f"devops-metrics-{stage}-monitoring"
+
+
+def chalice_stages(stage: str) -> dict[str, str]:
+    """Region -> the chalice stage deployed there (the table stage is the same in both)."""
+    return {PRIMARY_REGION: stage, DR_REGION: f"{stage}-dr"}
+
+
+def peer(region: str) -> str:
+    return DR_REGION if region == PRIMARY_REGION else PRIMARY_REGION
+
+
+def validate_stages(stages: Mapping[str, Any]) -> list[str]:
+    """Problems with a stages file: every stage needs a list of addresses and every threshold."""
+    wanted = set(T.load()["Parameters"]) - set(FIXED_PARAMETERS)
+    problems = []
+    for stage, settings in stages.items():
+        emails = settings.get("alert_emails")
+        if not isinstance(emails, list) or not all(isinstance(e, str) and _EMAIL.match(e) for e in emails):
+            problems.append(f"{stage}: alert_emails must be a list of e-mail addresses")
+        thresholds = settings.get("thresholds", {})
+        if set(thresholds) != wanted:
+            problems.append(f"{stage}: thresholds must be exactly {sorted(wanted)}")
+        elif not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in thresholds.values()):
+            problems.append(f"{stage}: thresholds must be non-negative numbers")
+    return problems
+
+
+@dataclass
+class Report:
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)  # region, kind, name, result
+
+    def add(self, region: str, kind: str, name: str, result: str) -> None:
+        self.rows.append((region, kind, name, result))
+        print(f"  {region} {kind} {name}: {result}", file=sys.stderr, flush=True)
+
+    def table(self) -> str:
+        return tabulate(self.rows, headers=["region", "what", "name", "result"])
+
+
+class RegionDeployer:
+    """One region's share of a deploy."""
+
+    def __init__(self, stage: str, region: str, report: Report, endpoint_url: str | None = None) -> None:
+        self.stage, self.region, self.report = stage, region, report
+        self.chalice_stage = chalice_stages(stage)[region]
+        self._endpoint_url = endpoint_url
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region, endpoint_url=self._endpoint_url)
+
+    def alert_topic_arn(self) -> str:
+        name = regional_stack(self.stage)
+        try:
+            stack = self.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+        except ClientError as error:
+            if "does not exist" in str(error):
+                raise SystemExit(f"error: the regional stack {name} is not in {self.region}; deploy dr/regional.yaml "
+                                 f"there first (see README)") from None
+            raise
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        if "AlertTopicArn" not in outputs:
+            raise SystemExit(f"error: {name} in {self.region} has no AlertTopicArn output ({stack['StackStatus']})")
+        self.report.add(self.region, "topic", outputs["AlertTopicArn"], "read from " + name)
+        return outputs["AlertTopicArn"]
+
+    def deploy_stack(self, parameters: Mapping[str, str]) -> str:
+        """Create or update the monitoring stack and wait; returns created, updated or up to date."""
+        cfn = self.client("cloudformation")
+        name = monitoring_stack(self.stage)
+        args: dict[str, Any] = {
+            "StackName": name,
+            "TemplateBody": T.ALARMS_TEMPLATE.read_text(),
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            "Tags": [{"Key": "application", "Value": "devops-metrics"}, {"Key": "stage", "Value": self.stage}],
+        }
+        if self._stack_exists(cfn, name):
+            try:
+                cfn.update_stack(**args)
+            except ClientError as error:
+                if "No updates are to be performed" not in str(error):
+                    raise
+                return "up to date"
+            waiter, result = "stack_update_complete", "updated"
+        else:
+            cfn.create_stack(**args, OnFailure="DELETE")  # a failed first create leaves nothing behind
+            waiter, result = "stack_create_complete", "created"
+        try:
+            cfn.get_waiter(waiter).wait(StackName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+        except WaiterError as error:
+            raise SystemExit(f"error: stack {name} in {self.region} did not finish: {error}; "
+                             f"see its events in the CloudFormation console") from None
+        return result
+
+    def _stack_exists(self, cfn: Any, name: str) -> bool:
+        try:
+            status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        except ClientError as error:
+            if "does not exist" in str(error):
+                return False
+            raise
+        if status == "ROLLBACK_COMPLETE":
+            raise SystemExit(f"error: stack {name} in {self.region} failed to create earlier and cannot be updated; "
+                             f"delete it (aws cloudformation delete-stack --region {self.region} --stack-name {name}) "
+                             f"and run this again")
+        return bool(status != "DELETE_COMPLETE")
+
+    def subscribe(self, topic_arn: str, emails: list[str]) -> None:
+        """Subscribe each address once: an address already listed (confirmed or pending) is left alone,
+        so a re-run does not send another confirmation e-mail."""
+        sns = self.client("sns")
+        existing: dict[str, str] = {}
+        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+            for sub in page["Subscriptions"]:
+                if sub["Protocol"] == "email":
+                    existing[sub["Endpoint"].lower()] = sub["SubscriptionArn"]
+        for email in emails:
+            if email.lower() in existing:
+                state = "pending confirmation" if existing[email.lower()] == PENDING else "subscribed"
+                self.report.add(self.region, "e-mail", email, f"already {state}")
+                continue
+            arn = sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=email)["SubscriptionArn"]
+            self.report.add(self.region, "e-mail", email, "subscribed" if arn.startswith("arn:")
+                            else "subscribed, confirmation e-mail sent")
+        for endpoint in sorted(set(existing) - {e.lower() for e in emails}):
+            # Someone subscribed it by hand: say so, but do not cut anyone off alerts.
+            self.report.add(self.region, "e-mail", endpoint, "not in stages.json (left alone)")
+
+    def put_dashboards(self) -> None:
+        cloudwatch = self.client("cloudwatch")
+        for name, body in B.bodies(self.stage, self.chalice_stage, self.region, peer(self.region)).items():
+            answer = cloudwatch.put_dashboard(DashboardName=name, DashboardBody=json.dumps(body))
+            messages = answer.get("DashboardValidationMessages", [])
+            for message in messages:
+                print(f"  {self.region} {name}: {message.get('DataPath', '')} {message.get('Message', '')}",
+                      file=sys.stderr)
+            self.report.add(self.region, "dashboard", name, f"put, {len(messages)} warning(s)" if messages else "put")
+
+    def run(self, stages: Mapping[str, Any]) -> None:
+        topic_arn = self.alert_topic_arn()
+        parameters = alarm_parameters(self.stage, self.chalice_stage, topic_arn, stages)
+        name = monitoring_stack(self.stage)
+        self.report.add(self.region, "stack", name, self.deploy_stack(parameters))
+        self.subscribe(topic_arn, list(stages[self.stage]["alert_emails"]))
+        self.put_dashboards()
+
+
+def deploy(stage: str, stages_file: Path = STAGES_FILE, endpoint_url: str | None = None) -> Report:
+    stages = load_stages(stages_file)
+    problems = validate_stages(stages)
+    if problems:
+        raise SystemExit(f"error: {stages_file}: " + "; ".join(problems))
+    if stage not in stages:
+        raise SystemExit(f"error: stage {stage!r} is not in {stages_file} (it has {', '.join(sorted(stages))})")
+    report = Report()
+    for region in (PRIMARY_REGION, DR_REGION):
+        RegionDeployer(stage, region, report, endpoint_url).run(stages)
+    return report
+
+
+def console_url(region: str, name: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    print(f"Deploying the devops-metrics-{args.stage} alarms and dashboards to {PRIMARY_REGION} and {DR_REGION}",
+          file=sys.stderr)
+    report = deploy(args.stage, args.stages_file, args.endpoint_url)
+    print(report.table())
+    if not args.endpoint_url:
+        print("\nDashboards:")
+        for region, chalice_stage in chalice_stages(args.stage).items():
+            print(f"  {console_url(region, B.dashboard_name(chalice_stage, 'overview'))}")
+    if any(row[3].endswith("confirmation e-mail sent") for row in report.rows):
+        print("\nEach new address must confirm the subscription e-mail before alerts reach it.")
+    return OK
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    chalice_stage = chalice_stages(args.stage)[args.region]
+    print(json.dumps(B.bodies(args.stage, chalice_stage, args.region, peer(args.region)), indent=2))
+    return OK
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = root.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("deploy", help="alarms, e-mail subscriptions and dashboards in both regions")
+    run.add_argument("--stage", required=True, help="table stage, a key of the stages file (dev, prod)")
+    run.add_argument("--stages-file", type=Path, default=STAGES_FILE,
+                     help="thresholds and alert e-mails per stage (default dashboards/stages.json)")
+    run.add_argument("--endpoint-url", help="an AWS emulator's endpoint (default: $AWS_ENDPOINT_URL, else AWS)")
+    run.set_defaults(run=cmd_deploy)
+    render = commands.add_parser("render", help="print one region's dashboard bodies as JSON")
+    render.add_argument("--stage", required=True, help="table stage (dev, prod)")
+    render.add_argument("--region", choices=(PRIMARY_REGION, DR_REGION), default=PRIMARY_REGION)
+    render.set_defaults(run=cmd_render)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return FAILED

@@ -1,0 +1,57 @@
+"""The alarms moto's CloudFormation skips, created through the CloudWatch API instead.
+
+moto 5.2.5 accepts a stack of `AWS::CloudWatch::Alarm` resources and silently creates none of them.
+`python -m dashboards deploy` stays AWS-real (it only deploys the stack), so on the emulator the
+alarms are put here, from the same template and the stack's own parameters: each alarm's resolved
+properties are PutMetricAlarm's arguments, name for name.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dashboards.template import ALARMS_TEMPLATE, resolved_alarms
+from local.emulator import Emulator, load_template
+
+# Properties of AWS::CloudWatch::Alarm that are not PutMetricAlarm arguments of the same name.
+_NOT_API_ARGUMENTS = frozenset({"Tags"})
+
+
+def put_alarm_arguments(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """PutMetricAlarm's arguments from an alarm's resolved properties (they map 1:1)."""
+    arguments = {k: v for k, v in properties.items() if k not in _NOT_API_ARGUMENTS}
+    for number in ("Threshold",):
+        if number in arguments:
+            arguments[number] = float(arguments[number])
+    for integer in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+        if integer in arguments:
+            arguments[integer] = int(arguments[integer])
+    return arguments
+
+
+def apply_skipped_alarms(cloudwatch: Any, parameters: Mapping[str, str], region: str,
+                         template: Path | Mapping[str, Any] = ALARMS_TEMPLATE) -> list[str]:
+    """Put every alarm of `template`, resolved with `parameters`, through `cloudwatch` (a boto3
+    CloudWatch client of `region`). Idempotent: PutMetricAlarm replaces an alarm of the same name.
+    Returns the alarm names."""
+    loaded = load_template(template) if isinstance(template, Path) else template
+    names = []
+    for properties in resolved_alarms(parameters, region, loaded).values():
+        cloudwatch.put_metric_alarm(**put_alarm_arguments(properties))
+        names.append(str(properties["AlarmName"]))
+    return names
+
+
+def stack_parameters(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+
+
+def apply_monitoring_stack_alarms(client: Callable[[str, str], Any] | Emulator, region: str, stage: str,
+                                  template: Path = ALARMS_TEMPLATE) -> list[str]:
+    """After `python -m dashboards deploy` against the emulator: the alarms of the region's stack
+    devops-metrics-<stage>-monitoring, with the parameters that stack was deployed with."""
+    factory = client.client if isinstance(client, Emulator) else client
+    parameters = stack_parameters(factory("cloudformation", region), f"devops-metrics-{stage}-monitoring")
+    return apply_skipped_alarms(factory("cloudwatch", region), parameters, region, template)
