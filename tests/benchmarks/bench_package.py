@@ -2,15 +2,15 @@
 
 What it measures
   Runs what `make package STAGE=prod` runs (`make vendor`, then `chalice package --stage prod
-  --merge-template .chalice/package-merge.json <tmpdir>` with the chalice of this virtualenv, from the
-  project root, as the infra tests and the pipeline do) and reads the deployment.zip it writes: its
-  size, the number of files, the top-level packages in it with their compressed and uncompressed sizes, and whether boto3 or
-  botocore are in it (they must not be: the Lambda runtime provides them, and requirements.txt holds
-  only the run-time needs). chalice keeps its built package in .chalice/deployments/ (git-ignored)
-  keyed by a hash of requirements.txt and the app's code; on a miss it downloads Linux wheels from
-  PyPI, on a hit it reuses the cached zip. The output says which happened. --fresh packages a copy of
-  the project in a temporary directory instead, which always builds from scratch and leaves the
-  project's cache alone.
+  --merge-template .chalice/package-merge.json <tmpdir>` with the chalice of this virtualenv, from
+  the project root, as the infra tests and the pipeline do) and reads the deployment.zip it writes:
+  its size, the number of files, the top-level packages in it with their compressed and uncompressed
+  sizes, and whether boto3 or botocore are in it (they must not be: the Lambda runtime provides
+  them, and requirements.txt holds only the run-time needs). chalice keeps its built package in
+  .chalice/deployments/ (git-ignored) keyed by a hash of requirements.txt and the app's code; on a
+  miss it downloads Linux wheels from PyPI, on a hit it reuses the cached zip. The output says which
+  happened. --fresh packages a copy of the project in a temporary directory instead, which always
+  builds from scratch and leaves the project's cache alone.
 
   The baseline is the same package with boto3 bundled: the zip is copied and the installed files of
   boto3 + botocore from .venv's site-packages (as their dist-info RECORD lists them, without
