@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from local.emulator import load_template
 
 ALARMS_TEMPLATE = Path(__file__).resolve().parent / "alarms.yaml"
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
@@ -20,21 +20,9 @@ class UnresolvedError(ValueError):
 
 
 def load(path: Path = ALARMS_TEMPLATE) -> dict[str, Any]:
-    """A CloudFormation YAML template as data; short-form intrinsics become {"Fn::<name>": ...}
-    (so `!Ref X` is {"Fn::Ref": "X"}), as local.emulator.load_template makes them."""
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return {f"Fn::{suffix}": loader.construct_scalar(node)}
-        if isinstance(node, yaml.SequenceNode):
-            return {f"Fn::{suffix}": loader.construct_sequence(node, deep=True)}
-        return {f"Fn::{suffix}": loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
-
-    Loader.add_multi_constructor("!", intrinsic)
-    with open(path) as handle:
-        return yaml.load(handle, Loader=Loader)  # noqa: S506 - SafeLoader subclass
+    """The alarms template as data; short-form intrinsics become {"Fn::<name>": ...} (so `!Ref X` is
+    {"Fn::Ref": "X"}), as local.emulator.load_template makes them for every template."""
+    return load_template(path)
 
 
 def pseudo_parameters(region: str, account_id: str = "123456789012") -> dict[str, str]:

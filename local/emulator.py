@@ -80,8 +80,8 @@ def load_template(path: Path) -> dict[str, Any]:
         if isinstance(node, yaml.ScalarNode):
             return {f"Fn::{suffix}": loader.construct_scalar(node)}
         if isinstance(node, yaml.SequenceNode):
-            return {f"Fn::{suffix}": loader.construct_sequence(node)}
-        return {f"Fn::{suffix}": loader.construct_mapping(node)}  # type: ignore[arg-type]
+            return {f"Fn::{suffix}": loader.construct_sequence(node, deep=True)}
+        return {f"Fn::{suffix}": loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
 
     Loader.add_multi_constructor("!", intrinsic)
     with open(path) as handle:
