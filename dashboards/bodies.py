@@ -19,7 +19,7 @@ ROUTES = ("POST /metrics", "GET /metrics", "GET /metrics/summary", "GET /health"
 HEALTH_CHECKS = ("overall", "api", "table", "replica-table", "replication", "lambda")
 DORA_METRICS = ("DeploymentsPerDay", "LeadTimeHours", "ChangeFailureRate", "TimeToRestoreHours")
 PIPELINE_STATES = ("SUCCEEDED", "FAILED")
-TOPICS = ("overview", "dr", "health", "dora", "pipeline")
+TOPICS = ("overview", "replication", "health", "dora", "pipeline")
 
 Body = dict[str, Any]
 Metric = list[Any]  # [namespace, name, dim, value, ..., {options}] or [{"expression": ...}]
@@ -104,7 +104,7 @@ def overview(stage: str, chalice_stage: str, region: str, peer_region: str) -> B
     ])
 
 
-def dr(stage: str, chalice_stage: str, region: str, peer_region: str) -> Body:
+def replication(stage: str, chalice_stage: str, region: str, peer_region: str) -> Body:
     """Replication in both directions (only the active region replicates, and reports it in its own
     region's CloudWatch), and the health check's view of both tables."""
     def both(name: str, path: str, **options: Any) -> list[Metric]:
@@ -185,7 +185,7 @@ def pipeline(stage: str, chalice_stage: str, region: str, peer_region: str) -> B
     ])
 
 
-BUILDERS = {"overview": overview, "dr": dr, "health": health, "dora": dora, "pipeline": pipeline}
+BUILDERS = {"overview": overview, "replication": replication, "health": health, "dora": dora, "pipeline": pipeline}
 
 
 def bodies(stage: str, chalice_stage: str, region: str, peer_region: str) -> dict[str, Body]:

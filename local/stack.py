@@ -224,9 +224,13 @@ primary's table unavailable, run the health check now, and bring the table back:
   curl -s -X POST {endpoint}/_outage/us-east-1/dynamodb
   .venv/bin/python -m local run health_check --region us-east-1
   curl -s -X DELETE {endpoint}/_outage/us-east-1/dynamodb
-Metrics go to the emulator's CloudWatch, as Lambda's logs would send them:
-  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+Metrics go to the emulator's CloudWatch, as Lambda's logs would send them; the alarms and the
+dashboards (devops-metrics-dev-overview, -replication, -health, -dora, -pipeline) are there too:
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
     aws --endpoint-url {endpoint} --region {PRIMARY_REGION} cloudwatch list-metrics --namespace DevOpsMetrics
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
+    aws --endpoint-url {endpoint} --region {PRIMARY_REGION} cloudwatch describe-alarms \\
+      --query 'MetricAlarms[].AlarmName'
 
 Logs are in {LOG_DIR}/. Press Ctrl-C to stop.
 """

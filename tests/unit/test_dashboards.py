@@ -66,7 +66,8 @@ def test_the_bodies_come_from_their_parameters_only() -> None:
                 m[-1]["region"] for m in widget["properties"].get("metrics", []) if isinstance(m[-1], dict)
                 and "region" in m[-1]}
             assert regions - {None} <= {"us-west-2", "us-east-1"}
-    assert B.dr("prod", "prod", "us-east-1", "us-west-2") != B.dr("prod", "prod-dr", "us-west-2", "us-east-1")
+    primary = B.replication("prod", "prod", "us-east-1", "us-west-2")
+    assert primary != B.replication("prod", "prod-dr", "us-west-2", "us-east-1")
 
 
 @pytest.mark.parametrize("topic", B.TOPICS)
