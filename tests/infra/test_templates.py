@@ -137,6 +137,8 @@ def test_deployed_function_names_follow_the_app_stage_naming_the_health_check_re
     assert template["APIHandler"]["Properties"]["FunctionName"] == prefix
     assert template["HealthCheck"]["Properties"]["FunctionName"] == {"Fn::Join": ["-", [prefix, "health_check"]]}
     assert "devops-metrics-prod-app".split("-app")[0] == "devops-metrics-prod"
+    queue = template["PipelineEventsDeadLetterQueue"]["Properties"]["QueueName"]  # what the alarm watches
+    assert queue == {"Fn::Join": ["-", [prefix, "pipeline-events-dlq"]]}
     assert all(r["Properties"].get("Tracing") == "Active"
                for r in template.values() if r["Type"] == "AWS::Serverless::Function")
 

@@ -98,6 +98,10 @@ def test_each_single_metric_alarm_watches_the_right_metric(deployed: Deployed, r
                             "GreaterThanOrEqualToThreshold", 1, "notBreaching"),
         "build-failed": ("AWS/CodeBuild", "FailedBuilds", {"ProjectName": f"devops-metrics-{STAGE}-build"}, "Sum",
                          "GreaterThanOrEqualToThreshold", 1, "notBreaching"),
+        "pipeline-events-dead-letters": (
+            "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+            {"QueueName": f"devops-metrics-{CHALICE_STAGES[region]}-pipeline-events-dlq"}, "Maximum",
+            "GreaterThanOrEqualToThreshold", 1, "notBreaching"),
     }
     alarms = alarms_by_name(deployed.emulator, region)
     for name, (namespace, metric, dimensions, stat, comparison, threshold, missing) in expected.items():

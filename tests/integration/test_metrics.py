@@ -105,6 +105,7 @@ AWS_METRICS = {
     "AWS/ApiGateway": ({"4XXError", "5XXError", "Count", "Latency"}, {"ApiName", "Stage"}),
     "AWS/CodeBuild": ({"Builds", "SucceededBuilds", "FailedBuilds", "Duration"}, {"ProjectName"}),
     "AWS/DynamoDB": ({"ReadThrottleEvents", "WriteThrottleEvents", "ThrottledRequests"}, {"TableName"}),
+    "AWS/SQS": ({"ApproximateNumberOfMessagesVisible"}, {"QueueName"}),
 }
 REGION_VALUED = {"SourceRegion"}  # either region replicates, depending on which one is active
 
@@ -145,7 +146,9 @@ def test_aws_metrics_referenced_are_documented_ones_named_after_this_app(emitted
     assert os.environ.get("TABLE_STREAM_ARN")  # tests/conftest.py: the stream handler is registered
     assert set(C.APP_FUNCTIONS) == {source.name for source in app_module.app.event_sources}
     known_values = {"FunctionName": functions, "ApiName": {app_module.app.app_name}, "Stage": {"api"},
-                    "ProjectName": {f"devops-metrics-{STAGE}-build"}, "TableName": {TABLE}}
+                    "ProjectName": {f"devops-metrics-{STAGE}-build"}, "TableName": {TABLE},
+                    # the dead-letter queue .chalice/package-merge.json names after the app stage
+                    "QueueName": {f"devops-metrics-{s}-pipeline-events-dlq" for s in (STAGE, f"{STAGE}-dr")}}
     references = referenced_metrics(STAGE, STAGE, PRIMARY, DR) | referenced_metrics(STAGE, f"{STAGE}-dr", DR, PRIMARY)
     for namespace, name, dims in references:
         if namespace == C.METRICS_NAMESPACE:
