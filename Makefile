@@ -41,6 +41,8 @@ vendor: $(VENDOR_STAMP)
 
 ## package: the Lambda package of one stage: make package STAGE=prod OUT=build/primary (TABLE_STREAM_ARN set)
 package: $(VENDOR_STAMP)
+	@test -n "$(STAGE)" -a -n "$(OUT)" || { echo "usage: make package STAGE=<stage> OUT=<dir>"; exit 2; }
+	@test -n "$$TABLE_STREAM_ARN" || { echo "TABLE_STREAM_ARN must name the table's stream (the regional stack's TableStreamArn output)"; exit 2; }
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/package-merge.json $(OUT)
 
 ## bench: the benchmark scripts; they print figures

@@ -27,6 +27,7 @@ iam = IAMAuthorizer()
 app.register_middleware(handle_http, "http")
 
 _CONTEXT: Context | None = None
+_HEALTH_CONTEXT: Context | None = None
 _HISTORY: PipelineHistory | None = None
 _PROBES: Probes | None = None
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.AWS_MAX_ATTEMPTS},
@@ -36,11 +37,15 @@ _PEER_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.PEER_MAX_AT
                       connect_timeout=C.PEER_TIMEOUT_SECONDS, read_timeout=C.PEER_TIMEOUT_SECONDS)
 
 
+_HEALTH_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.HEALTH_AWS_MAX_ATTEMPTS},
+                        connect_timeout=C.HEALTH_AWS_TIMEOUT_SECONDS, read_timeout=C.HEALTH_AWS_TIMEOUT_SECONDS)
+
+
 def context() -> Context:
     """Settings and both regions' tables, created on first use and kept for the container's life."""
     global _CONTEXT
     if _CONTEXT is None:
-        enable_tracing()  # X-Ray in deployed stages only; patches before the first client is made
+        enable_tracing(("botocore",))  # X-Ray in deployed stages only; patches before the first client
         settings = Settings.from_env()
 
         local = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
@@ -50,6 +55,21 @@ def context() -> Context:
                             settings.table_name, settings.peer_region)
         _CONTEXT = Context(settings, MetricsStore(local, settings.table_name, settings.region), peer)
     return _CONTEXT
+
+
+def health_context() -> Context:
+    """The health check's own view of both regions, with clients that give up fast: a table that
+    hangs is the finding, and the run must report it well inside its Lambda timeout."""
+    global _HEALTH_CONTEXT
+    if _HEALTH_CONTEXT is None:
+        settings = context().settings
+        _HEALTH_CONTEXT = Context(
+            settings,
+            MetricsStore(boto3.client("dynamodb", region_name=settings.region, config=_HEALTH_CONFIG),
+                         settings.table_name, settings.region),
+            MetricsStore(boto3.client("dynamodb", region_name=settings.peer_region, config=_HEALTH_CONFIG),
+                         settings.table_name, settings.peer_region))
+    return _HEALTH_CONTEXT
 
 
 def pipeline_history() -> PipelineHistory:
@@ -68,9 +88,11 @@ def health_probes(lambda_context: Any) -> Probes:
     if _PROBES is None:
         from chalicelib.health_check import aws_probes  # only the health check function needs it
 
+        enable_tracing(("requests",))
+
         region = context().settings.region
         _PROBES = aws_probes(context().settings, lambda_context,
-                             lambda service: boto3.client(service, region_name=region, config=_AWS_CONFIG))
+                             lambda service: boto3.client(service, region_name=region, config=_HEALTH_CONFIG))
     return _PROBES
 
 
@@ -121,7 +143,7 @@ def replication_sweep(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(C.HEALTH_CHECK_INTERVAL_MINUTES, unit=Rate.MINUTES), name=C.HEALTH_CHECK_FUNCTION)
 @logged_run(C.HEALTH_CHECK_FUNCTION)
 def health_check(event: CloudWatchEvent) -> dict[str, Any]:
-    return api.health_check(context(), health_probes(event.context), utc_now())
+    return api.health_check(health_context(), health_probes(event.context), utc_now())
 
 
 @app.schedule(Rate(C.DORA_PUBLISH_INTERVAL_MINUTES, unit=Rate.MINUTES), name="publish_dora")

@@ -1,4 +1,4 @@
-"""When the health check e-mails: on a change of state only, with flapping damped.
+"""When the health check e-mails: on a change of state only, with flapping damped and a hard cap.
 
 The state machine is pure (`next_state`): the previous state and this run's result in, the new state
 and the alert to send (if any) out. What it remembers is a short history of pass/fail results:
@@ -6,11 +6,15 @@ and the alert to send (if any) out. What it remembers is a short history of pass
   - unhealthy -> healthy after HEALTH_RECOVERY_RUNS healthy runs in a row (one "recovered" alert);
   - HEALTH_FLAP_CHANGES or more changes within the last HEALTH_HISTORY_RUNS runs -> one "flapping"
     alert, then silence until the history has settled, when one alert gives the settled state.
+And what the subscribers were last told (`notified`), and when: an "unhealthy" or "flapping" e-mail
+goes out only ALERT_MIN_INTERVAL_MINUTES after the previous e-mail (it waits, and is dropped if the
+state is back to what they were told by then); a "recovered" one is never held back. So whatever
+the pattern of results, at most two e-mails go out per interval.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -28,8 +32,11 @@ class AlertState:
     since: str  # when `alerted` began (ISO-8601)
     updated_at: str  # the run that wrote this state
     failed: str = ""  # the failing checks of that run, comma-separated
+    notified: Alerted = "healthy"  # what the last e-mail told the subscribers
+    notified_at: str = ""  # when it was sent (ISO-8601; empty: never)
     pending_subject: str = ""  # an alert decided but not yet published (sent by the next run)
     pending_message: str = ""
+    seq: int = 0  # bumped by every save: the newest copy wins when the two regions' copies differ
 
     @classmethod
     def initial(cls, now: datetime) -> AlertState:
@@ -39,13 +46,15 @@ class AlertState:
     def from_record(cls, record: dict[str, Any]) -> AlertState:
         return cls(alerted=record["alerted"], history=str(record.get("history", "")), since=str(record["since"]),
                    updated_at=str(record["updated_at"]), failed=str(record.get("failed", "")),
+                   notified=record.get("notified", record["alerted"]), notified_at=str(record.get("notified_at", "")),
                    pending_subject=str(record.get("pending_subject", "")),
-                   pending_message=str(record.get("pending_message", "")))
+                   pending_message=str(record.get("pending_message", "")), seq=int(record.get("seq", 0)))
 
-    def as_record(self) -> dict[str, str]:
+    def as_record(self) -> dict[str, str | int]:
         return {"alerted": self.alerted, "history": self.history, "since": self.since,
-                "updated_at": self.updated_at, "failed": self.failed,
-                "pending_subject": self.pending_subject, "pending_message": self.pending_message}
+                "updated_at": self.updated_at, "failed": self.failed, "notified": self.notified,
+                "notified_at": self.notified_at, "pending_subject": self.pending_subject,
+                "pending_message": self.pending_message, "seq": self.seq}
 
     @property
     def changes(self) -> int:
@@ -60,24 +69,29 @@ def next_state(previous: AlertState | None, healthy: bool, failed: list[str],
     """The state after this run, and the alert this run sends (None: stay silent)."""
     previous = previous or AlertState.initial(now)
     history = (previous.history + (PASS if healthy else FAIL))[-C.HEALTH_HISTORY_RUNS:]
-    state = AlertState(previous.alerted, history, previous.since, now.isoformat(), ",".join(failed),
-                       previous.pending_subject, previous.pending_message)
-    moved = _transition(state, healthy)
-    if moved is None:
+    state = replace(previous, history=history, updated_at=now.isoformat(), failed=",".join(failed))
+    alerted = _transition(state, healthy)
+    if alerted is not None:
+        state = replace(state, alerted=alerted, since=now.isoformat())
+    if state.alerted == state.notified:
         return state, None
-    alerted, kind = moved
-    return replace(state, alerted=alerted, since=now.isoformat()), kind
+    kind: AlertKind = "recovered" if state.alerted == "healthy" else state.alerted
+    if kind != "recovered" and state.notified_at and \
+            now - datetime.fromisoformat(state.notified_at) < timedelta(minutes=C.ALERT_MIN_INTERVAL_MINUTES):
+        return state, None  # too soon after the last e-mail: it waits (and lapses if the state returns)
+    return replace(state, notified=state.alerted, notified_at=now.isoformat()), kind
 
 
-def _transition(state: AlertState, healthy: bool) -> tuple[Alerted, AlertKind] | None:
+def _transition(state: AlertState, healthy: bool) -> Alerted | None:
+    """The new state of the machine, or None when it stays where it is."""
     if state.alerted == "flapping":
         if state.changes > C.HEALTH_FLAP_SETTLED_CHANGES:
             return None
-        return ("healthy", "recovered") if healthy else ("unhealthy", "unhealthy")
+        return "healthy" if healthy else "unhealthy"
     if state.changes >= C.HEALTH_FLAP_CHANGES:
-        return "flapping", "flapping"
+        return "flapping"
     if state.alerted == "healthy" and not healthy:
-        return "unhealthy", "unhealthy"
+        return "unhealthy"
     if state.alerted == "unhealthy" and state.history.endswith(PASS * C.HEALTH_RECOVERY_RUNS):
-        return "healthy", "recovered"
+        return "healthy"
     return None

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chalicelib import constants as C
 from chalicelib.context import Context
 from chalicelib.errors import BodyTooLarge, InvalidJson, UnsupportedMediaType, ValidationFailed
+from chalicelib.metrics import emit  # loaded at cold start anyway, by chalicelib.http
 from chalicelib.models import Environment, Name, Timestamp, format_timestamp, parse_events
 from chalicelib.role import require_active
 from chalicelib.store import EventQuery, PutResult
@@ -42,8 +43,6 @@ def post_metrics(ctx: Context, headers: Mapping[str, str], raw_body: bytes | str
 
 
 def _count_ingested(ctx: Context, kinds: list[str]) -> None:
-    from chalicelib.metrics import emit
-
     for kind in sorted(set(kinds)):
         emit({"EventsIngested": (kinds.count(kind), "Count")}, {"Stage": ctx.settings.stage, "Kind": kind})
 
@@ -143,7 +142,6 @@ def publish_dora(ctx: Context, now: datetime) -> dict[str, Any]:
     standby's copy would publish the same numbers twice)."""
     if not ctx.role().is_active:
         return {"services": 0, "reason": "standby"}
-    from chalicelib.metrics import emit
 
     published = 0
     for environment in ctx.settings.dora_environments:
@@ -185,12 +183,11 @@ def record_pipeline_execution(ctx: Context, event: dict[str, Any], history: Pipe
     facts = history.facts(pipeline, event["detail"]["execution-id"], repository=pipeline)
     raw = delivery.delivery_events(event, facts, C.DELIVERY_SERVICE, ctx.settings.stage)
     events = parse_events({"events": raw}, now)
-    require_active(ctx.role())
-    result = ctx.store.put_events(events, now)
-    from chalicelib.metrics import emit
-
+    # Counted before the write, so the pipeline-failed alarm sees a failure even when recording it
+    # fails (a Lambda retry after a successful write counts it twice).
     emit({"PipelineExecutions": (1, "Count")}, {"Stage": ctx.settings.stage, "State": event["detail"]["state"]})
-    return result
+    require_active(ctx.role())
+    return ctx.store.put_events(events, now)
 
 
 def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
@@ -199,7 +196,6 @@ def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime)
 
     if ctx.peer is None or not ctx.role().is_active:
         return {"replicated": 0, "reason": "standby"}  # this region's changes are replicas
-    from chalicelib.metrics import emit
 
     changes = replication.changes_from_stream(records)
     result = replication.Replicator(ctx.peer, ctx.settings.region).apply(changes, now)
@@ -218,7 +214,6 @@ def sweep(ctx: Context, now: datetime, full: bool = False) -> dict[str, Any]:
 
     if ctx.peer is None or not ctx.role().is_active:
         return {"copied": 0, "reason": "standby"}
-    from chalicelib.metrics import emit
 
     replicator = replication.Replicator(ctx.peer, ctx.settings.region)
     report = replication.ReplicationSweep(ctx.store, replicator).run(now, full=full)

@@ -85,18 +85,25 @@ HEALTH_CHECK_FUNCTION: Final = "health_check"  # its Lambda name is <app>-<stage
 APP_FUNCTIONS: Final = ("health_check", "publish_dora", "record_pipeline_execution", "replicate_stream",
                         "replication_sweep")
 HEALTH_PROBE_TIMEOUT_SECONDS: Final = 5.0  # GET /health?deep=true over HTTP
+# The check's own AWS calls give up fast (a hanging table is the finding): about 7 s per call at
+# worst, so a run that meets hanging endpoints still ends inside its 120 s Lambda timeout.
+HEALTH_AWS_MAX_ATTEMPTS: Final = 2
+HEALTH_AWS_TIMEOUT_SECONDS: Final = 3.0
 HEALTH_SAMPLE_TTL_DAYS: Final = 14
-ALERT_SUBJECT_MAX: Final = 100  # SNS rejects longer e-mail subjects
+ALERT_SUBJECT_MAX: Final = 99  # SNS e-mail subjects must be shorter than 100 characters
 HEALTH_STALE_SECONDS: Final = 3 * HEALTH_CHECK_INTERVAL_MINUTES * 60  # deep health: the check stopped running
 # Alerts go out on a change of state only. Recovery needs this many healthy runs in a row, so a
 # check that fails every other run does not mail "recovered" and "unhealthy" in turn.
 HEALTH_RECOVERY_RUNS: Final = 2
 # Flapping: this many changes between pass and fail within the last HEALTH_HISTORY_RUNS runs (two
 # hours) sends one "flapping" alert and pauses alerts until the history settles (at most
-# ..._SETTLED changes). Worst case over any pattern of results: about 30 e-mails a day, not 288.
+# ..._SETTLED changes).
 HEALTH_HISTORY_RUNS: Final = 24
 HEALTH_FLAP_CHANGES: Final = 4
 HEALTH_FLAP_SETTLED_CHANGES: Final = 1
+# The hard cap: an "unhealthy" or "flapping" e-mail waits until this long after the previous e-mail,
+# so at most two e-mails (one of them "recovered") go out per interval, 48 a day, whatever happens.
+ALERT_MIN_INTERVAL_MINUTES: Final = 60
 
 # --- DORA metrics published to CloudWatch ------------------------------------------------------
 DORA_PUBLISH_INTERVAL_MINUTES: Final = 60

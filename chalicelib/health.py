@@ -5,11 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib import constants as C
 from chalicelib.context import Context
-from chalicelib.errors import ApiError
+from chalicelib.errors import AWS_ERRORS
 from chalicelib.store import MetricsStore
 
 
@@ -29,13 +27,13 @@ def check_health(ctx: Context, now: datetime, deep: bool) -> HealthReport:
     try:
         role = ctx.role()
         body["role"] = role.name
-    except (ApiError, ClientError, BotoCoreError):  # the table is unreachable, missing or refusing us
+    except AWS_ERRORS:  # the table is unreachable, missing or refusing us
         body["status"] = "unhealthy"
         return HealthReport(False, body)
     if not deep:
         return HealthReport(True, body)
     checks = {
-        "table": _table_check(ctx.store),
+        "table": table_check(ctx.store),
         "replication": replication_check(ctx.replica(role), now),
         "last_health_check": _last_health_check(ctx.store, settings.region, now),
     }
@@ -44,13 +42,11 @@ def check_health(ctx: Context, now: datetime, deep: bool) -> HealthReport:
     return HealthReport(healthy, body)
 
 
-def _table_check(store: MetricsStore) -> dict[str, Any]:
+def table_check(store: MetricsStore) -> dict[str, Any]:
     try:
         status = store.table_status()
-    except ApiError as error:
-        return {"status": "fail", "table": store.table_name, "detail": error.message}
-    except (ClientError, BotoCoreError) as error:
-        return {"status": "fail", "table": store.table_name, "detail": type(error).__name__}
+    except AWS_ERRORS as error:
+        return {"status": "fail", "table": store.table_name, "detail": getattr(error, "message", type(error).__name__)}
     return {"status": "ok" if status == "ACTIVE" else "fail", "table": store.table_name, "table_status": status}
 
 
@@ -62,10 +58,8 @@ def replication_check(replica: MetricsStore, now: datetime) -> dict[str, Any]:
     """The last heartbeat that reached the replica: its lag, and how long ago it arrived."""
     try:
         record = replica.get_control(C.HEARTBEAT_SK)
-    except ApiError as error:
-        return {"status": "fail", "detail": error.message}
-    except (ClientError, BotoCoreError) as error:
-        return {"status": "fail", "detail": type(error).__name__}
+    except AWS_ERRORS as error:
+        return {"status": "fail", "detail": getattr(error, "message", type(error).__name__)}
     if record is None:
         return {"status": "unknown", "detail": "no replication heartbeat has reached the replica yet"}
     lag = float(record.get("lag_seconds", 0))
@@ -85,7 +79,7 @@ def _last_health_check(store: MetricsStore, region: str, now: datetime) -> dict[
     deep check, which the scheduled check itself probes."""
     try:
         record = store.get_control(C.HEALTH_STATE_SK_PREFIX + region)
-    except (ApiError, ClientError, BotoCoreError) as error:
+    except AWS_ERRORS as error:
         return {"status": "unknown", "detail": getattr(error, "message", type(error).__name__)}
     if record is None:
         return {"status": "unknown", "detail": "no scheduled health check recorded yet"}

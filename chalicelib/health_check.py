@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,8 +25,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import alerts
 from chalicelib import constants as C
 from chalicelib.context import Context
-from chalicelib.errors import ApiError
-from chalicelib.health import replication_check
+from chalicelib.errors import AWS_ERRORS, ApiError
+from chalicelib.health import replication_check, table_check
+from chalicelib.logs import log_event
 from chalicelib.metrics import emit
 from chalicelib.role import RegionRole
 from chalicelib.store import MetricsStore
@@ -44,10 +45,6 @@ FIRST_STEPS: dict[str, str] = {
     "lambda": "aws lambda get-function-configuration --region {region} --function-name <the function above> "
               "and read State and LastUpdateStatusReason; redeploy with chalice deploy --stage <stage>.",
 }
-
-
-# A table that is down, missing or refusing us: the check reports it instead of failing with it.
-_TABLE_ERRORS = (ApiError, ClientError, BotoCoreError)
 
 
 @dataclass(frozen=True)
@@ -97,48 +94,78 @@ def run_health_check(ctx: Context, probes: Probes, now: datetime) -> RunReport:
     emit({"HealthCheckFailed": (int(not healthy), "Count")}, {**dims, "Check": "overall"})
 
     report = RunReport(healthy, checks, alerted="healthy")
-    _record_sample(ctx.store, checks, healthy, now, report)
-    tables = [ctx.store] + ([ctx.peer] if ctx.peer is not None else [])
+    # While this region's table fails its check, leave it alone: each call to it would only wait
+    # out its timeouts, and the alert state lives on in the peer region's table.
+    own_table_up = not next(c for c in checks if c.name == "table").failed
+    if own_table_up:
+        _record_sample(ctx.store, checks, healthy, now, report)
+    tables = ([ctx.store] if own_table_up else []) + ([ctx.peer] if ctx.peer is not None else [])
     key = C.HEALTH_STATE_SK_PREFIX + settings.region
     previous = _load_state(tables, key)
     if previous is not None and previous.pending_subject:  # an earlier run decided it but could not send it
-        probes.publish(previous.pending_subject, previous.pending_message)
-        previous = previous.with_pending("", "")
+        if _publish(probes, previous.pending_subject, previous.pending_message, report):
+            previous = previous.with_pending("", "")
     state, kind = alerts.next_state(previous, healthy, failed, now)
     report.alerted = state.alerted
-    if kind is None:
-        _save_state(tables, key, state, report)
-        return report
-    subject, message = compose_alert(kind, ctx, probes, checks, state)
-    # Remember the alert before sending it: a crash after this line re-sends it, never loses it;
-    # and when no table can remember it, it is not sent, so a broken check cannot mail every run.
-    _save_state(tables, key, state.with_pending(subject, message), report)
-    probes.publish(subject, message)
+    if kind is not None:
+        subject, message = compose_alert(kind, ctx, probes, checks, state)
+        # Remember the alert before sending it: a crash after this line re-sends it, never loses it;
+        # and when no table can remember it, it is not sent, so a broken check cannot mail every run.
+        state = _save_state(tables, key, state.with_pending(subject, message), report)
+        if _publish(probes, subject, message, report):
+            state = state.with_pending("", "")
+            report.alert = kind
     _save_state(tables, key, state, report)
-    report.alert = kind
     return report
+
+
+def _publish(probes: Probes, subject: str, message: str, report: RunReport) -> bool:
+    """Send one alert; a failure is logged and the alert stays pending for the next run."""
+    try:
+        probes.publish(subject, message)
+    except Exception as error:  # noqa: BLE001 - SNS down, a missing permission or topic: keep it pending
+        report.notes.append(f"alert not published, kept for the next run: {type(error).__name__}")
+        log_event("ERROR", "alert not published", subject=subject, error=type(error).__name__)
+        return False
+    return True
 
 
 def run_checks(ctx: Context, probes: Probes, now: datetime) -> list[CheckResult]:
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-probe") as pool:
         api = pool.submit(_api_check, probes)  # an HTTP round trip: overlap it with the AWS calls
-        checks = [_table_check("table", ctx.store)]
-        role = _role(ctx)
+        lambdas = pool.submit(_lambda_check, probes)
+        table = _table_check("table", ctx.store)
+        checks = [table]
+        role = _role(ctx, table.failed)
         if role.is_active and ctx.peer is not None:
             checks.append(_table_check("replica-table", ctx.peer))
-            replication = replication_check(ctx.peer, now)
-            status = "fail" if replication["status"] == "fail" else "ok"
-            checks.append(CheckResult("replication", status, _describe(replication)))
-        checks.append(_lambda_check(probes))
-        return [api.result(), *checks]
+            checks.append(_replication_result(replication_check(ctx.peer, now)))
+        elif not table.failed:  # the standby: is the active region's data still arriving?
+            checks.append(_replication_result(replication_check(ctx.store, now)))
+        return [api.result(), *checks, lambdas.result()]
 
 
-def _role(ctx: Context) -> RegionRole:
-    try:
-        return ctx.role()
-    except _TABLE_ERRORS:  # this region's table cannot be read: assume the configured roles
-        settings = ctx.settings
-        return RegionRole(settings.region, settings.primary_region, 0)
+def _replication_result(check: dict[str, Any]) -> CheckResult:
+    return CheckResult("replication", "fail" if check["status"] == "fail" else "ok", _describe(check))
+
+
+def _role(ctx: Context, own_table_failed: bool) -> RegionRole:
+    """This region's role; with its table down, the peer's failover record decides (and with no
+    record anywhere, the configured primary is active)."""
+    settings = ctx.settings
+    if not own_table_failed:
+        try:
+            return ctx.role()
+        except AWS_ERRORS:
+            pass
+    if ctx.peer is not None:
+        try:
+            record = ctx.peer.get_control(C.FAILOVER_SK)
+        except AWS_ERRORS:
+            record = None
+        if record:
+            return RegionRole(settings.region, str(record["active_region"]), int(record["epoch"]))
+    return RegionRole(settings.region, settings.primary_region, 0)
 
 
 def _api_check(probes: Probes) -> CheckResult:
@@ -151,17 +178,17 @@ def _api_check(probes: Probes) -> CheckResult:
         return CheckResult("api", "fail", f"GET {url} got no answer: {type(error).__name__}")
     if status == 200:
         return CheckResult("api", "ok", f"GET {url} -> 200")
+    checks = body.get("checks")
     failing = [f"{name}: {check.get('detail') or check.get('status')}"
-               for name, check in (body.get("checks") or {}).items() if check.get("status") == "fail"]
+               for name, check in (checks.items() if isinstance(checks, dict) else [])
+               if isinstance(check, dict) and check.get("status") == "fail"]
     return CheckResult("api", "fail", f"GET {url} -> {status}" + (f" ({'; '.join(failing)})" if failing else ""))
 
 
 def _table_check(name: str, store: MetricsStore) -> CheckResult:
-    try:
-        status = store.table_status()
-    except _TABLE_ERRORS as error:
-        return CheckResult(name, "fail", f"{store.table_name} in {store.region}: {_reason(error)}")
-    return CheckResult(name, "ok" if status == "ACTIVE" else "fail", f"{store.table_name} in {store.region}: {status}")
+    check = table_check(store)
+    where = f"{store.table_name} in {store.region}"
+    return CheckResult(name, check["status"], f"{where}: {check.get('table_status') or check.get('detail')}")
 
 
 def _lambda_check(probes: Probes) -> CheckResult:
@@ -207,7 +234,7 @@ def _record_sample(store: MetricsStore, checks: list[CheckResult], healthy: bool
     }
     try:
         store.put_control(f"{C.HEALTH_SAMPLE_SK_PREFIX}{store.region}#{now.isoformat()}", sample)
-    except _TABLE_ERRORS as error:
+    except AWS_ERRORS as error:
         report.notes.append(f"sample not recorded: {_reason(error)}")
 
 
@@ -217,29 +244,33 @@ def _load_state(tables: list[MetricsStore], key: str) -> alerts.AlertState | Non
     for store in tables:
         try:
             record = store.get_control(key)
-        except _TABLE_ERRORS:
+        except AWS_ERRORS:
             continue
         if record:
             found.append(alerts.AlertState.from_record(record))
-    return max(found, key=lambda s: s.updated_at, default=None)
+    return max(found, key=lambda s: (s.seq, s.updated_at), default=None)
 
 
 class AlertStateUnavailable(Exception):
     """No table could store the alert state, so no alert is sent (the metrics still are)."""
 
 
-def _save_state(tables: list[MetricsStore], key: str, state: alerts.AlertState, report: RunReport) -> None:
+def _save_state(tables: list[MetricsStore], key: str, state: alerts.AlertState,
+                report: RunReport) -> alerts.AlertState:
+    """Write the state, one save later than the last, to every table that answers; at least one must."""
+    state = replace(state, seq=state.seq + 1)
     saved = 0
     for store in tables:
         try:
             store.put_control(key, state.as_record())
             saved += 1
-        except _TABLE_ERRORS as error:
+        except AWS_ERRORS as error:
             note = f"alert state not saved in {store.region}: {_reason(error)}"
             if note not in report.notes:
                 report.notes.append(note)
     if not saved:
-        raise AlertStateUnavailable("; ".join(report.notes))
+        raise AlertStateUnavailable("; ".join(report.notes) or "no table to keep the alert state in")
+    return state
 
 
 def compose_alert(kind: alerts.AlertKind, ctx: Context, probes: Probes, checks: list[CheckResult],
@@ -314,5 +345,12 @@ def aws_probes(settings: Any, lambda_context: Any, client: Callable[[str], Any])
             sns.append(client("sns"))
         sns[0].publish(TopicArn=topic, Subject=subject, Message=message)
 
-    return Probes(api_url=settings.health_check_url, http_get=http_get_json, lambda_client=lambda: client("lambda"),
+    lambdas: list[Any] = []
+
+    def lambda_client() -> Any:
+        if not lambdas:
+            lambdas.append(client("lambda"))
+        return lambdas[0]
+
+    return Probes(api_url=settings.health_check_url, http_get=http_get_json, lambda_client=lambda_client,
                   function_names=function_names(getattr(lambda_context, "function_name", None)), publish=publish)

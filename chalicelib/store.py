@@ -7,7 +7,8 @@ Layout (see DESIGN.md, "Data model"):
   event        pk=M#<environment>#<service>  sk=<kind>#<timestamp>#<id>
                gsi1pk=<kind>#<environment>    gsi1sk=<timestamp>#<service>#<id>
   idempotency  pk=ID#<client id>              sk=ID   (content hash + the event's key)
-  control      pk=_control                    sk=failover | replication-heartbeat | health-last
+  control      pk=_control                    sk=failover | replication-heartbeat | sweep-checkpoint |
+                                                 health-state#<region> | health-sample#<region>#<time>
 """
 from __future__ import annotations
 

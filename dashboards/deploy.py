@@ -218,6 +218,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             print(f"  {console_url(region, B.dashboard_name(chalice_stage, 'overview'))}")
     if any(row[3].endswith("confirmation e-mail sent") for row in report.rows):
         print("\nEach new address must confirm the subscription e-mail before alerts reach it.")
+    if not load_stages(args.stages_file)[args.stage]["alert_emails"]:
+        print(f"\nwarning: no alert_emails for {args.stage} in {args.stages_file}: alerts reach nobody by e-mail "
+              "until you add an address and deploy again.", file=sys.stderr)
     return OK
 
 

@@ -12,6 +12,8 @@ import pytest
 from chalice.test import Client
 
 # The app registers its stream handler only when given the stream's ARN, as at deploy time.
+# X-Ray stays off in tests, as in the local stack (the stages' config turns it on in AWS).
+os.environ["AWS_XRAY_SDK_ENABLED"] = "false"
 os.environ.setdefault("TABLE_STREAM_ARN", "arn:aws:dynamodb:us-east-1:123456789012:table/devops-metrics-dev/stream/x")
 
 import app as app_module  # noqa: E402 - after the environment it reads at import

@@ -151,8 +151,9 @@ FLOOR_LABEL = "floor (bare Chalice + boto3 put_item)"
 TRACED_LABEL = "ours, X-Ray tracing on"
 # What Lambda sets when the function's tracing is active (the daemon address is a UDP port nobody
 # listens on here: sending segments costs what it costs, and they are dropped).
-TRACING_ENV = {"AWS_XRAY_SDK_ENABLED": "true", "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
-               "LAMBDA_TASK_ROOT": str(ROOT), "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+TRACING_ENV = {"XRAY_TRACING": "true", "AWS_XRAY_SDK_ENABLED": "true",
+               "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000", "LAMBDA_TASK_ROOT": str(ROOT),
+               "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
                "_X_AMZN_TRACE_ID": "Root=1-6740a4c0-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"}
 IMPORTS = ("pydantic", "aws_xray_sdk.core", "boto3", "chalice", "chalicelib.models", "app")
 

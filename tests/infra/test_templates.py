@@ -136,7 +136,11 @@ def test_deployed_function_names_follow_the_app_stage_naming_the_health_check_re
     prefix = {"Fn::Select": [0, {"Fn::Split": ["-app", {"Ref": "AWS::StackName"}]}]}
     assert template["APIHandler"]["Properties"]["FunctionName"] == prefix
     assert template["HealthCheck"]["Properties"]["FunctionName"] == {"Fn::Join": ["-", [prefix, "health_check"]]}
-    assert "devops-metrics-prod-app".split("-app")[0] == "devops-metrics-prod"
+    # the pipeline's stack names, as pipeline/pipeline.yaml gives them, split as the template does
+    stacks = sorted({str(node["StackName"]["Fn::Sub"]).replace("${Stage}", "prod")
+                     for node in _walk(load_template(ROOT / "pipeline" / "pipeline.yaml"))
+                     if isinstance(node, dict) and isinstance(node.get("StackName"), dict)})
+    assert [name.split("-app")[0] for name in stacks] == ["devops-metrics-prod", "devops-metrics-prod-dr"]
     queue = template["PipelineEventsDeadLetterQueue"]["Properties"]["QueueName"]  # what the alarm watches
     assert queue == {"Fn::Join": ["-", [prefix, "pipeline-events-dlq"]]}
     assert all(r["Properties"].get("Tracing") == "Active"
@@ -171,3 +175,10 @@ def test_the_package_does_not_bundle_boto3(packaged: dict[str, Path]) -> None:
     assert "app.py" in names and any(n.startswith("pydantic/") for n in names)
     assert any(n.startswith("aws_xray_sdk/") for n in names)  # from vendor/, without its botocore
     assert not any(n.startswith(("boto3/", "botocore/", "moto/", "local/", "tests/", "dashboards/")) for n in names)
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    yield node
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    for child in children:
+        yield from _walk(child)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import socket
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -74,6 +77,7 @@ def checker(client, aws, inbox, monkeypatch) -> Any:
     Chalice test client; `break_table()` makes this region's DynamoDB endpoint unreachable."""
     monkeypatch.setenv("ALERT_TOPIC_ARN", inbox.topic_arn)
     monkeypatch.setattr(app_module, "_CONTEXT", None)
+    monkeypatch.setattr(app_module, "_HEALTH_CONTEXT", None)
     monkeypatch.setattr(app_module, "_PROBES", None)
 
     def via_app(url: str, timeout: float) -> tuple[int, dict[str, Any]]:
@@ -97,14 +101,16 @@ def checker(client, aws, inbox, monkeypatch) -> Any:
             return dict(response.payload)
 
         def break_table(self) -> None:
-            ctx = app_module.context()
+            """Both the API's and the health check's clients of this region's table stop answering."""
             dead = boto3.client("dynamodb", region_name=PRIMARY, endpoint_url=f"http://127.0.0.1:{free_port()}",
                                 config=_UNREACHABLE)
-            monkeypatch.setattr(app_module, "_CONTEXT", Context(ctx.settings, MetricsStore(dead, TABLE, PRIMARY),
-                                                                ctx.peer))
+            for name, ctx in (("_CONTEXT", app_module.context()), ("_HEALTH_CONTEXT", app_module.health_context())):
+                monkeypatch.setattr(app_module, name, Context(ctx.settings, MetricsStore(dead, TABLE, PRIMARY),
+                                                              ctx.peer))
 
         def restore_table(self) -> None:
             monkeypatch.setattr(app_module, "_CONTEXT", None)
+            monkeypatch.setattr(app_module, "_HEALTH_CONTEXT", None)
 
     return Checker()
 
@@ -148,7 +154,9 @@ def test_an_unavailable_table_alerts_once_in_ten_runs_and_recovers_once(checker,
     assert [m["subject"] for m in mails] == [f"[devops-metrics {STAGE} {PRIMARY}] RECOVERED: every check passes"]
 
 
-def test_a_flapping_table_sends_an_alert_and_a_flapping_notice_then_nothing(checker, inbox) -> None:
+def test_a_flapping_table_sends_one_alert_in_its_first_hour(checker, inbox, aws) -> None:
+    """Twelve runs alternating between failing and passing, seconds apart: the first failure is
+    mailed; the flapping that follows is recorded, and its notice waits for the hour to be over."""
     for i in range(12):
         if i % 2 == 0:
             checker.break_table()
@@ -156,7 +164,9 @@ def test_a_flapping_table_sends_an_alert_and_a_flapping_notice_then_nothing(chec
             checker.restore_table()
         checker.run()
     subjects = [m["subject"].split("] ", 1)[1] for m in inbox.read()]
-    assert subjects == ["UNHEALTHY: api, table", "FLAPPING: alerts paused"]
+    assert subjects == ["UNHEALTHY: api, table"]
+    state = MetricsStore(aws.client("dynamodb", DR), TABLE, DR).get_control(C.HEALTH_STATE_SK_PREFIX + PRIMARY)
+    assert state is not None and (state["alerted"], state["notified"]) == ("flapping", "unhealthy")
 
 
 def test_an_alert_that_could_not_be_published_is_sent_by_the_next_run(checker, inbox, monkeypatch) -> None:
@@ -166,10 +176,10 @@ def test_an_alert_that_could_not_be_published_is_sent_by_the_next_run(checker, i
     event = {"version": "0", "id": "run-1", "detail-type": "Scheduled Event", "source": "aws.events",
              "account": "123456789012", "time": "2026-11-22T12:00:00Z", "region": PRIMARY, "resources": [],
              "detail": {}}
-    with pytest.raises(ConnectionError):
-        app_module.health_check(event, Lambda())
+    first = app_module.health_check(event, Lambda())  # the run completes: metrics, sample, state
+    assert first["alert"] is None and any("alert not published" in note for note in first["notes"])
     assert inbox.read() == []
-    result = checker.run()  # the next run (or Lambda's retry) finds the alert pending and sends it
+    result = checker.run()  # the next run finds the alert pending and sends it
     assert result["alert"] is None  # nothing new to decide: still unhealthy
     assert [m["subject"].split("] ", 1)[1] for m in inbox.read()] == ["UNHEALTHY: api, table"]
 
@@ -221,7 +231,7 @@ def test_each_run_emits_health_check_metrics_and_one_log_line(checker, capsys) -
     assert runs[0]["level"] == "INFO" and runs[0]["duration_ms"] > 0
 
 
-def test_the_standby_checks_only_what_it_owns(standby_client, aws, monkeypatch) -> None:
+def test_the_standby_checks_what_it_owns_and_whether_replicated_data_still_arrives(standby_client, aws) -> None:
     ctx = app_module.context()
     probes = dataclasses.replace(aws_probes(ctx.settings, Lambda(), lambda service: aws.client(service, DR)),
                                  api_url=None, publish=lambda subject, message: None)
@@ -229,4 +239,61 @@ def test_the_standby_checks_only_what_it_owns(standby_client, aws, monkeypatch) 
     from chalicelib.store import utc_now
 
     checks = {c.name: c.status for c in run_checks(ctx, probes, utc_now())}
-    assert checks == {"api": "skipped", "table": "ok", "lambda": "skipped"}
+    # no heartbeat has arrived yet: replication is not judged ("unknown" is not a failure)
+    assert checks == {"api": "skipped", "table": "ok", "replication": "ok", "lambda": "skipped"}
+
+
+def test_a_stale_copy_of_the_state_in_one_region_does_not_send_an_alert_twice(checker, inbox, aws) -> None:
+    """The state is saved to both tables; when one save was lost, the newer copy (by save count) wins."""
+    checker.break_table()
+    checker.run()
+    assert len(inbox.read()) == 1
+    checker.restore_table()
+    key = C.HEALTH_STATE_SK_PREFIX + PRIMARY
+    local = MetricsStore(aws.client("dynamodb", PRIMARY), TABLE, PRIMARY)
+    newest = MetricsStore(aws.client("dynamodb", DR), TABLE, DR).get_control(key)
+    assert newest is not None
+    # this region's copy is an older save that still holds the alert as pending
+    local.put_control(key, {**newest, "seq": int(newest["seq"]) - 1,
+                            "pending_subject": "[old] UNHEALTHY", "pending_message": "sent already"})
+    checker.run()
+    assert inbox.read() == []
+
+
+def test_the_standby_alerts_when_replicated_data_stops_arriving(standby_client, aws, monkeypatch) -> None:
+    monkeypatch.setattr(app_module, "_HEALTH_CONTEXT", None)
+    stalled = datetime.now(timezone.utc) - timedelta(seconds=C.REPLICATION_STALL_SECONDS + 60)
+    MetricsStore(aws.client("dynamodb", DR), TABLE, DR).put_control(
+        C.HEARTBEAT_SK, {"lag_seconds": 0.2, "updated_at": stalled.isoformat(), "source_region": PRIMARY})
+    ctx = app_module.health_context()
+    sent: list[str] = []
+    probes = dataclasses.replace(aws_probes(ctx.settings, Lambda(), lambda service: aws.client(service, DR)),
+                                 api_url=None, publish=lambda subject, message: sent.append(subject))
+    from chalicelib.health_check import run_health_check
+    from chalicelib.store import utc_now
+
+    report = run_health_check(ctx, probes, utc_now())
+    assert {c.name: c.status for c in report.checks}["replication"] == "fail"
+    assert sent == [f"[devops-metrics {STAGE} {DR}] UNHEALTHY: replication"]
+
+
+def test_a_table_that_never_answers_is_reported_well_inside_the_lambda_timeout(checker, inbox, monkeypatch) -> None:
+    """A table endpoint that accepts connections and never answers: the run still ends, reports the
+    table, and alerts, in a small part of the health check function's 120 s timeout."""
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(64)  # connections are accepted by the kernel, then nothing is ever read or sent
+    try:
+        ctx = app_module.health_context()
+        client = boto3.client("dynamodb", region_name=PRIMARY, config=app_module._HEALTH_CONFIG,
+                              endpoint_url=f"http://127.0.0.1:{hanging.getsockname()[1]}")
+        store = MetricsStore(client, TABLE, PRIMARY)
+        monkeypatch.setattr(app_module, "_HEALTH_CONTEXT", Context(ctx.settings, store, ctx.peer))
+        started = time.monotonic()
+        result = checker.run()
+        elapsed = time.monotonic() - started
+    finally:
+        hanging.close()
+    assert result["checks"]["table"] == "fail" and result["alert"] == "unhealthy"
+    assert elapsed < 60, elapsed
+    assert len(inbox.read()) == 1
