@@ -62,7 +62,8 @@ def health_context() -> Context:
     hangs is the finding, and the run must report it well inside its Lambda timeout."""
     global _HEALTH_CONTEXT
     if _HEALTH_CONTEXT is None:
-        settings = context().settings
+        enable_tracing(("botocore",))
+        settings = Settings.from_env()  # not context(): this function never needs the API's clients
         _HEALTH_CONTEXT = Context(
             settings,
             MetricsStore(boto3.client("dynamodb", region_name=settings.region, config=_HEALTH_CONFIG),
@@ -90,8 +91,9 @@ def health_probes(lambda_context: Any) -> Probes:
 
         enable_tracing(("requests",))
 
-        region = context().settings.region
-        _PROBES = aws_probes(context().settings, lambda_context,
+        settings = health_context().settings
+        region = settings.region
+        _PROBES = aws_probes(settings, lambda_context,
                              lambda service: boto3.client(service, region_name=region, config=_HEALTH_CONFIG))
     return _PROBES
 

@@ -2,7 +2,6 @@
 structured log line per request."""
 from __future__ import annotations
 
-import os
 import re
 import time
 import uuid
@@ -13,7 +12,7 @@ from chalice.app import Request, Response
 
 from chalicelib import constants as C
 from chalicelib.errors import ApiError, error_body
-from chalicelib.logs import log_event
+from chalicelib.logs import current_stage, log_event
 from chalicelib.metrics import emf_fields
 
 _CORRELATION_ID = re.compile(rf"^[A-Za-z0-9._:/=+-]{{1,{C.MAX_CORRELATION_ID_LENGTH}}}$")
@@ -57,9 +56,5 @@ def handle_http(event: Request, get_response: Callable[[Request], Response]) -> 
                 "ServerErrors": (int(status >= 500), "Count"), "Latency": (duration_ms, "Milliseconds")}
     log_event(level, "request", correlation_id=cid, method=event.method, route=path, status=status,
               duration_ms=duration_ms, error_code=error_code,
-              **emf_fields(measured, {"Stage": _stage(), "Route": f"{event.method} {path}"}))
+              **emf_fields(measured, {"Stage": current_stage(), "Route": f"{event.method} {path}"}))
     return response
-
-
-def _stage() -> str:
-    return os.environ.get("APP_STAGE", "dev")

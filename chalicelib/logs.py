@@ -20,6 +20,11 @@ from chalicelib import constants as C
 T = TypeVar("T")
 
 
+def current_stage() -> str:
+    """The table stage this function serves (APP_STAGE, set per Chalice stage)."""
+    return os.environ.get("APP_STAGE", "dev")
+
+
 def log_event(level: str, message: str, **fields: Any) -> None:
     """One log record with the service, stage, region and function it came from."""
     record = {
@@ -27,7 +32,7 @@ def log_event(level: str, message: str, **fields: Any) -> None:
         "level": level,
         "message": message,
         "service": C.DELIVERY_SERVICE,
-        "stage": os.environ.get("APP_STAGE", "dev"),
+        "stage": current_stage(),
         "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
         "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
         **fields,
