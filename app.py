@@ -1,6 +1,10 @@
 """DevOps Metrics: the Chalice app. Wiring only; the logic lives in chalicelib."""
 from __future__ import annotations
 
+from chalicelib import coldstart
+
+_COLLECTING = coldstart.pause()  # until the end of this file: chalicelib/coldstart.py says why
+
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -45,15 +49,13 @@ def context() -> Context:
     """Settings and both regions' tables, created on first use and kept for the container's life."""
     global _CONTEXT
     if _CONTEXT is None:
-        enable_tracing(("botocore",))  # X-Ray in deployed stages only; patches before the first client
-        settings = Settings.from_env()
-
-        local = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
-        # The peer's client is made on first use, on the thread that reads the peer's failover
-        # record while this region's is read: its cost overlaps that round trip.
-        peer = MetricsStore(lambda: boto3.client("dynamodb", region_name=settings.peer_region, config=_PEER_CONFIG),
-                            settings.table_name, settings.peer_region)
-        _CONTEXT = Context(settings, MetricsStore(local, settings.table_name, settings.region), peer)
+        with coldstart.loading():
+            enable_tracing(("botocore",))  # X-Ray in deployed stages only; patches before the first client
+            settings = Settings.from_env()
+            local = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
+            peer = boto3.client("dynamodb", region_name=settings.peer_region, config=_PEER_CONFIG)
+            _CONTEXT = Context(settings, MetricsStore(local, settings.table_name, settings.region),
+                               MetricsStore(peer, settings.table_name, settings.peer_region))
     return _CONTEXT
 
 
@@ -62,39 +64,41 @@ def health_context() -> Context:
     hangs is the finding, and the run must report it well inside its Lambda timeout."""
     global _HEALTH_CONTEXT
     if _HEALTH_CONTEXT is None:
-        enable_tracing(("botocore",))
-        settings = Settings.from_env()  # not context(): this function never needs the API's clients
-        _HEALTH_CONTEXT = Context(
-            settings,
-            MetricsStore(boto3.client("dynamodb", region_name=settings.region, config=_HEALTH_CONFIG),
-                         settings.table_name, settings.region),
-            MetricsStore(boto3.client("dynamodb", region_name=settings.peer_region, config=_HEALTH_CONFIG),
-                         settings.table_name, settings.peer_region))
+        with coldstart.loading():
+            enable_tracing(("botocore",))
+            settings = Settings.from_env()  # not context(): this function never needs the API's clients
+            _HEALTH_CONTEXT = Context(
+                settings,
+                MetricsStore(boto3.client("dynamodb", region_name=settings.region, config=_HEALTH_CONFIG),
+                             settings.table_name, settings.region),
+                MetricsStore(boto3.client("dynamodb", region_name=settings.peer_region, config=_HEALTH_CONFIG),
+                             settings.table_name, settings.peer_region))
     return _HEALTH_CONTEXT
 
 
 def pipeline_history() -> PipelineHistory:
     global _HISTORY
     if _HISTORY is None:
-        from chalicelib.delivery import PipelineHistory  # only this function needs it
-
         region = context().settings.region
-        _HISTORY = PipelineHistory(boto3.client("codepipeline", region_name=region, config=_AWS_CONFIG),
-                                   boto3.client("codecommit", region_name=region, config=_AWS_CONFIG))
+        with coldstart.loading():
+            from chalicelib.delivery import PipelineHistory  # only this function needs it
+
+            _HISTORY = PipelineHistory(boto3.client("codepipeline", region_name=region, config=_AWS_CONFIG),
+                                       boto3.client("codecommit", region_name=region, config=_AWS_CONFIG))
     return _HISTORY
 
 
 def health_probes(lambda_context: Any) -> Probes:
     global _PROBES
     if _PROBES is None:
-        from chalicelib.health_check import aws_probes  # only the health check function needs it
-
-        enable_tracing(("requests",))
-
         settings = health_context().settings
         region = settings.region
-        _PROBES = aws_probes(settings, lambda_context,
-                             lambda service: boto3.client(service, region_name=region, config=_HEALTH_CONFIG))
+        with coldstart.loading():
+            from chalicelib.health_check import aws_probes  # only the health check function needs it
+
+            enable_tracing(("requests",))
+            _PROBES = aws_probes(settings, lambda_context,
+                                 lambda service: boto3.client(service, region_name=region, config=_HEALTH_CONFIG))
     return _PROBES
 
 
@@ -163,3 +167,5 @@ if STREAM_ARN:
     @logged_run("replicate_stream")
     def replicate_stream(event: DynamoDBEvent) -> dict[str, Any]:
         return api.replicate_stream(context(), event.to_dict()["Records"], utc_now())
+
+coldstart.resume(_COLLECTING)

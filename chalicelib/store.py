@@ -109,16 +109,10 @@ class _Page:
 
 class MetricsStore:
     def __init__(self, client: Any, table_name: str, region: str) -> None:
-        """`client` is a DynamoDB client, or a function that makes one on first use."""
-        self._client = client
+        """`client` is a DynamoDB client (boto3.client("dynamodb", region_name=region))."""
+        self._ddb = client
         self.table_name = table_name
         self.region = region
-
-    @property
-    def _ddb(self) -> Any:
-        if callable(self._client) and not hasattr(self._client, "meta"):
-            self._client = self._client()
-        return self._client
 
     # ---- writes ---------------------------------------------------------------------------------
     #

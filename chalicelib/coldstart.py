@@ -1,0 +1,41 @@
+"""The cyclic garbage collector during a cold start.
+
+A cold start makes some 60,000 objects that live as long as the container: the modules, botocore's
+service models and clients, pydantic's validators. CPython's collector runs on allocation counts, so
+making them sets off about 150 young collections and one or two full ones, and a full collection
+walks every object the process has (25 to 30 ms each, measured by tests/benchmarks/bench_cold_start.py)
+to free next to nothing. So app.py pauses the collector while its modules load, and the functions
+pause it while they make their clients; then gc.freeze() moves what was made into the permanent
+generation, which later collections skip, and the collector runs again. The garbage cycles that
+requests make are collected as before. Frozen objects are still freed by reference counting; only a
+garbage cycle made during a pause is never collected, and loading makes few of those.
+"""
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def pause() -> bool:
+    """Stop automatic collection. True when it was running: pass that to resume()."""
+    running = gc.isenabled()
+    gc.disable()
+    return running
+
+
+def resume(was_running: bool) -> None:
+    """Keep everything made so far out of later collections, and collect again if it was on."""
+    gc.freeze()
+    if was_running:
+        gc.enable()
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """pause() for the block, then resume(): for code that makes what the container keeps."""
+    running = pause()
+    try:
+        yield
+    finally:
+        resume(running)
