@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: up test bench clean vendor package
+.PHONY: up test bench clean vendor build package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,11 +39,22 @@ $(VENDOR_STAMP): requirements-tracing.txt $(STAMP)
 
 vendor: $(VENDOR_STAMP)
 
-## package: the Lambda package of one stage: make package STAGE=prod OUT=build/primary (TABLE_STREAM_ARN set)
+## build: run before chalice deploy: vendor/, then the package chalice deploy reuses from .chalice/deployments/,
+## with every module in it compiled ahead (pipeline/bytecode.py says how and why)
+BUILD_OUT := .chalice/build-package
+build: $(VENDOR_STAMP)
+	rm -rf $(BUILD_OUT)
+	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/chalice package --stage dev $(BUILD_OUT) >/dev/null
+	$(PY) -m pipeline.bytecode --chalice-cache $(BUILD_OUT)/deployment.zip
+	rm -rf $(BUILD_OUT)
+
+## package: the Lambda package of one stage: make package STAGE=prod OUT=build/primary (TABLE_STREAM_ARN set),
+## with every module in it compiled ahead (pipeline/bytecode.py)
 package: $(VENDOR_STAMP)
 	@test -n "$(STAGE)" -a -n "$(OUT)" || { echo "usage: make package STAGE=<stage> OUT=<dir>"; exit 2; }
 	@test -n "$$TABLE_STREAM_ARN" || { echo "TABLE_STREAM_ARN must name the table's stream (the regional stack's TableStreamArn output)"; exit 2; }
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/package-merge.json $(OUT)
+	$(PY) -m pipeline.bytecode --zip $(OUT)/deployment.zip
 
 ## bench: the benchmark scripts; they print figures
 bench: $(STAMP)

@@ -32,7 +32,7 @@ def enable_tracing(libraries: tuple[str, ...], env: Mapping[str, str] | None = N
         from aws_xray_sdk.core import patch
     except ImportError:
         log_event("WARNING", "tracing unavailable",
-                  detail="XRAY_TRACING is on but aws-xray-sdk is not in the package (run make vendor before "
+                  detail="XRAY_TRACING is on but aws-xray-sdk is not in the package (run make build before "
                          "chalice deploy); running untraced")
         return False
     patch(wanted)
