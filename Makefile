@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: up test bench clean vendor build package
+.PHONY: up test bench clean vendor build deploy package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,14 +39,31 @@ $(VENDOR_STAMP): requirements-tracing.txt $(STAMP)
 
 vendor: $(VENDOR_STAMP)
 
-## build: run before chalice deploy: vendor/, then the package chalice deploy reuses from .chalice/deployments/,
-## with every module in it compiled ahead (pipeline/bytecode.py says how and why)
+# chalice deploy reuses the package chalice package left in .chalice/deployments/ while the app's files
+# hash alike, chalicelib/__pycache__ included: so chalice runs here after clearing that, writing none.
+CHALICE_CLEAN := rm -rf chalicelib/__pycache__ && env PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/chalice
 BUILD_OUT := .chalice/build-package
+# What make deploy runs on the compiled package (the tests put a `package` command in its place).
+CHALICE_DEPLOY = deploy --stage $(STAGE)
+
+## build: vendor/, and in chalice's cache the package chalice deploy reuses, every module compiled ahead
+# The package is the same for every stage and region; chalice package wants a region all the same.
+build: export AWS_DEFAULT_REGION ?= us-east-1
 build: $(VENDOR_STAMP)
 	rm -rf $(BUILD_OUT)
-	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/chalice package --stage dev $(BUILD_OUT) >/dev/null
+	$(CHALICE_CLEAN) package --stage dev $(BUILD_OUT) >/dev/null
 	$(PY) -m pipeline.bytecode --chalice-cache $(BUILD_OUT)/deployment.zip
 	rm -rf $(BUILD_OUT)
+
+## deploy: make build, then chalice deploy --stage $(STAGE) with that package (AWS_DEFAULT_REGION, TABLE_STREAM_ARN set)
+deploy:
+	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=<stage>"; exit 2; }
+	$(MAKE) --no-print-directory build
+	@log=$$(mktemp); $(CHALICE_CLEAN) $(CHALICE_DEPLOY) >$$log 2>&1; status=$$?; cat $$log; \
+	reused=$$(grep -c "Reusing existing deployment package" $$log); rm -f $$log; \
+	test $$status -eq 0 || exit $$status; \
+	test $$reused -gt 0 || { echo "make deploy: chalice built a new package instead of reusing the compiled one" \
+	  "(did the app's files change meanwhile?), so what it deployed has no .pyc files; run make deploy again"; exit 1; }
 
 ## package: the Lambda package of one stage: make package STAGE=prod OUT=build/primary (TABLE_STREAM_ARN set),
 ## with every module in it compiled ahead (pipeline/bytecode.py)

@@ -3,12 +3,16 @@
 A cold start makes some 60,000 objects that live as long as the container: the modules, botocore's
 service models and clients, pydantic's validators. CPython's collector runs on allocation counts, so
 making them sets off about 150 young collections and one or two full ones, and a full collection
-walks every object the process has (25 to 30 ms each, measured by tests/benchmarks/bench_cold_start.py)
-to free next to nothing. So app.py pauses the collector while its modules load, and the functions
-pause it while they make their clients; then gc.freeze() moves what was made into the permanent
-generation, which later collections skip, and the collector runs again. The garbage cycles that
+walks every object the process has (25 to 30 ms each, timed with gc.callbacks in a cold-start child
+like those of tests/benchmarks/bench_cold_start.py) to free next to nothing. So app.py pauses the
+collector while its modules load, and the functions pause it while they make their clients; then
+gc.freeze() moves what was made into the permanent generation, which later collections skip, and the
+collector runs again. The garbage cycles that
 requests make are collected as before. Frozen objects are still freed by reference counting; only a
-garbage cycle made during a pause is never collected, and loading makes few of those.
+garbage cycle made during a pause is never collected, and loading makes few of those (about 700
+objects at the end of app.py's imports). A block that fails is not frozen: its garbage stays
+collectable. If app.py itself fails to import, the collector stays paused; Lambda discards such a
+process.
 """
 from __future__ import annotations
 
@@ -33,9 +37,13 @@ def resume(was_running: bool) -> None:
 
 @contextmanager
 def loading() -> Iterator[None]:
-    """pause() for the block, then resume(): for code that makes what the container keeps."""
+    """pause() for the block, then resume(): for code that makes what the container keeps. When the
+    block raises, the collector runs again without freezing what the block left behind."""
     running = pause()
     try:
         yield
-    finally:
-        resume(running)
+    except BaseException:
+        if running:
+            gc.enable()
+        raise
+    resume(running)

@@ -32,8 +32,8 @@ def enable_tracing(libraries: tuple[str, ...], env: Mapping[str, str] | None = N
         from aws_xray_sdk.core import patch
     except ImportError:
         log_event("WARNING", "tracing unavailable",
-                  detail="XRAY_TRACING is on but aws-xray-sdk is not in the package (run make build before "
-                         "chalice deploy); running untraced")
+                  detail="XRAY_TRACING is on but aws-xray-sdk is not in the package (deploy with make deploy or "
+                         "make package, which vendor it); running untraced")
         return False
     patch(wanted)
     _PATCHED.update(wanted)

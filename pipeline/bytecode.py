@@ -2,21 +2,22 @@
 
 Lambda's /var/task is read-only, so Python compiles every module it imports from a bare .py on each
 cold start and throws the result away, and chalice ships the dependencies it installs as bare .py
-files (aws/chalice#868). For this app that is pydantic, urllib3, requests and the rest: about 280 ms
-of a cold start that takes about 400 ms without it (tests/benchmarks/bench_cold_start.py measures it).
+files (aws/chalice#868). For this app that is pydantic, urllib3, requests and the rest: a cold start
+takes about 670 ms without the .pyc files and about 370 ms with them (tests/benchmarks/bench_cold_start.py).
 
 The .pyc files written here are hash-checked (PEP 552): Python uses one only while it matches its
 source's hash, whatever modification times the zip gives the files, so a stale one is never run. They
-are named for the interpreter that compiles them (cpython-311); chalice picks the Lambda runtime from
-that same interpreter, so they match it. A module that does not compile on this interpreter (some
-packages carry files for other versions) is left as it is.
+are named for the interpreter that compiles them (cpython-311) and compiled without optimisation
+whatever PYTHONOPTIMIZE says; chalice picks the Lambda runtime from that same interpreter (Python 3.10
+to 3.14), so they match it. Made by another Python they would go unused, not wrong. A module that
+does not compile on this interpreter (some packages carry files for other versions) is left as it is.
 
 `chalice deploy` reuses the package it finds in its cache (.chalice/deployments/<hash>-<runtime>.zip,
-keyed by a hash of requirements.txt, app.py, chalicelib/ and vendor/), which `chalice package` fills
-the same way; so `make build` packages, then compiles the cached zip in place, and the next
-`chalice deploy` ships it. After any change to those files chalice builds a new package, without the
-.pyc files, until `make build` runs again (chalice then says "Creating deployment package." instead of
-"Reusing existing deployment package.").
+keyed by a hash of requirements.txt, app.py, chalicelib/ (its __pycache__ too) and vendor/), which
+`chalice package` fills the same way. So `make deploy` packages, compiles the cached zip in place and
+runs `chalice deploy` straight after, with chalicelib/__pycache__ cleared and no bytecode written, so
+that nothing changes the hash in between; it fails if chalice did not say "Reusing existing deployment
+package.".
 
   python -m pipeline.bytecode --zip FILE             add the .pyc files to a deployment zip, in place
   python -m pipeline.bytecode --chalice-cache FILE   the same to the cached package FILE was copied from
@@ -43,7 +44,8 @@ def compile_tree(root: Path) -> int:
         if "__pycache__" in source.parts:
             continue
         try:
-            py_compile.compile(str(source), doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+            py_compile.compile(str(source), dfile=source.relative_to(root).as_posix(), doraise=True, optimize=0,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
         except (py_compile.PyCompileError, SyntaxError, ValueError):
             failed += 1
     return failed

@@ -162,18 +162,29 @@ def test_the_package_carries_hash_checked_bytecode_for_every_module(packaged: di
 
 
 @pytest.mark.infra
-def test_make_build_leaves_chalice_deploy_a_compiled_package_to_reuse(tmp_path: Path) -> None:
-    """chalice deploy and chalice package share one package cache (.chalice/deployments/). After
-    make build, packaging any stage reuses the compiled package, as chalice deploy then does."""
-    built = subprocess.run(["make", "build"], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert built.returncode == 0, built.stdout + built.stderr
-    result = subprocess.run([str(BIN / "chalice"), "package", "--stage", "prod-dr", str(tmp_path)],
+def test_make_deploy_ships_the_compiled_package_though_other_runs_wrote_bytecode(tmp_path: Path) -> None:
+    """chalice deploy and chalice package share one package cache (.chalice/deployments/) keyed by a
+    hash of the app's files, chalicelib/__pycache__ included. make deploy builds and compiles the
+    package, then runs chalice on it; here `package` stands in for `deploy`, which needs AWS."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    # what a test run or the local stack leaves behind: bytecode of modules app.py imports lazily
+    subprocess.run([sys.executable, "-c", "import chalicelib.delivery, chalicelib.health_check"], cwd=ROOT,
+                   env=env, check=True)
+    result = subprocess.run(["make", "deploy", "STAGE=prod-dr", f"CHALICE_DEPLOY=package --stage prod-dr {tmp_path}"],
                             capture_output=True, text=True, cwd=ROOT, timeout=600,
-                            env={**os.environ, "AWS_DEFAULT_REGION": "us-west-2"})
+                            env={**env, "AWS_DEFAULT_REGION": "us-west-2"})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Reusing existing deployment package" in result.stdout + result.stderr
+    assert "Reusing existing deployment package" in result.stdout
     missing, stale = bytecode_problems(tmp_path / "deployment.zip")
     assert missing == [] and stale == [], f"without a .pyc: {missing[:10]}; not matching by hash: {stale[:10]}"
+
+
+@pytest.mark.infra
+def test_make_deploy_fails_when_chalice_did_not_reuse_the_compiled_package() -> None:
+    result = subprocess.run(["make", "deploy", "STAGE=prod-dr", "CHALICE_DEPLOY=--version"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=600, env={**os.environ, "AWS_DEFAULT_REGION": "us-west-2"})
+    assert result.returncode != 0
+    assert "instead of reusing the compiled one" in result.stdout + result.stderr
 
 
 @pytest.mark.infra

@@ -1,0 +1,59 @@
+"""The garbage collector around what a cold start loads (chalicelib/coldstart.py)."""
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from chalicelib import coldstart
+
+
+@pytest.fixture(autouse=True)
+def collector_restored() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    yield
+    if was_enabled:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_loading_pauses_the_collector_then_freezes_what_was_made_and_collects_again() -> None:
+    gc.enable()
+    frozen_before = gc.get_freeze_count()
+    with coldstart.loading():
+        assert not gc.isenabled()
+        kept = [_Cycle() for _ in range(1000)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= frozen_before + len(kept)
+
+
+def test_a_failing_block_is_not_frozen_and_its_garbage_stays_collectable() -> None:
+    gc.enable()
+    frozen_before = gc.get_freeze_count()
+    refs = []
+    with pytest.raises(RuntimeError), coldstart.loading():
+        for _ in range(1000):
+            refs.append(weakref.ref(_Cycle()))  # a garbage cycle each, only the collector frees
+        raise RuntimeError("the region is misconfigured")
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen_before
+    gc.collect()
+    assert [ref for ref in refs if ref() is not None] == []
+
+
+def test_a_collector_that_was_off_stays_off() -> None:
+    gc.disable()
+    with coldstart.loading():
+        pass
+    assert not gc.isenabled()
+    with pytest.raises(ValueError), coldstart.loading():
+        raise ValueError("boom")
+    assert not gc.isenabled()
