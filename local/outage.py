@@ -13,11 +13,13 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
+_CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
 
 
@@ -34,6 +36,14 @@ class RegionSwitch(ThreadingHTTPServer):
     def set_down(self, region: str, down: bool) -> None:
         with self._lock:
             (self.down.add if down else self.down.discard)(region)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away mid-connection (reset, closed while we wrote) is routine: every
+        client of the stack drops its keep-alive connections when it stops. Anything else is printed
+        as socketserver does."""
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="region-switch", daemon=True)

@@ -1,0 +1,53 @@
+"""The local stack's region switch (local/outage.py) without the emulator behind it."""
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from local.outage import RegionSwitch
+
+
+@pytest.fixture
+def switch() -> Iterator[RegionSwitch]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = RegionSwitch(port, "http://127.0.0.1:9")  # no upstream: these tests never forward
+    server.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_client_that_resets_its_connection_prints_no_traceback(switch: RegionSwitch,
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    # What every client of the local stack does when it is stopped with keep-alive connections open.
+    client = socket.create_connection(("127.0.0.1", switch.server_port))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # linger 0: the peer gets a reset, not a FIN
+    time.sleep(0.5)  # the handler thread sees the reset at once; the traceback used to appear here
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_other_errors_are_still_reported(switch: RegionSwitch, capfd: pytest.CaptureFixture[str]) -> None:
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")  # the emulator behind the switch is gone
+    except ConnectionRefusedError:
+        switch.handle_error(None, ("127.0.0.1", 1))  # type: ignore[arg-type]
+    assert "ConnectionRefusedError" in capfd.readouterr().err
+
+
+def test_the_switch_still_answers_after_a_reset(switch: RegionSwitch) -> None:
+    client = socket.create_connection(("127.0.0.1", switch.server_port))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    with socket.create_connection(("127.0.0.1", switch.server_port), timeout=5) as again:
+        again.sendall(b"GET /_outage HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := again.recv(4096):  # Connection: close, so the answer ends when the socket does
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"[]")
