@@ -2,8 +2,8 @@
 
 Lambda's /var/task is read-only, so Python compiles every module it imports from a bare .py on each
 cold start and throws the result away, and chalice ships the dependencies it installs as bare .py
-files (aws/chalice#868). For this app that is pydantic, urllib3, requests and the rest: a cold start
-takes about 670 ms without the .pyc files and about 370 ms with them (tests/benchmarks/bench_cold_start.py).
+files (aws/chalice#868). For this app that is pydantic, urllib3, requests and the rest: without the
+.pyc files a cold start takes 1.7 to 1.8 times as long (tests/benchmarks/bench_cold_start.py).
 
 The .pyc files written here are hash-checked (PEP 552): Python uses one only while it matches its
 source's hash, whatever modification times the zip gives the files, so a stale one is never run. They
@@ -20,7 +20,7 @@ that nothing changes the hash in between; it fails if chalice did not say "Reusi
 package.".
 
   python -m pipeline.bytecode --zip FILE             add the .pyc files to a deployment zip, in place
-  python -m pipeline.bytecode --chalice-cache FILE   the same to the cached package FILE was copied from
+  python -m pipeline.bytecode --chalice-cache FILE   the same to the cached package(s) FILE is a copy of
 """
 from __future__ import annotations
 
@@ -43,8 +43,11 @@ def compile_tree(root: Path) -> int:
     for source in sorted(root.rglob("*.py")):
         if "__pycache__" in source.parts:
             continue
+        # cfile named here: py_compile's default follows PYTHONPYCACHEPREFIX, out of the package
+        cached = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
         try:
-            py_compile.compile(str(source), dfile=source.relative_to(root).as_posix(), doraise=True, optimize=0,
+            py_compile.compile(str(source), cfile=str(cached), dfile=source.relative_to(root).as_posix(),
+                               doraise=True, optimize=0,
                                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
         except (py_compile.PyCompileError, SyntaxError, ValueError):
             failed += 1
@@ -74,13 +77,15 @@ def compile_zip(path: Path) -> tuple[int, int]:
     return sources, failed
 
 
-def cached_package(packaged: Path, cache: Path) -> Path:
-    """The zip in chalice's cache that `packaged` (a chalice package output) is a copy of."""
+def cached_packages(packaged: Path, cache: Path) -> list[Path]:
+    """The zips in chalice's cache that `packaged` (a chalice package output) is a copy of. Its key
+    hashes requirements.txt's text, so two keys can hold the same bytes: all of them are returned."""
     data = packaged.read_bytes()
-    for candidate in sorted(cache.glob("*.zip")):
-        if candidate.stat().st_size == len(data) and candidate.read_bytes() == data:
-            return candidate
-    raise FileNotFoundError(f"no package in {cache} is a copy of {packaged}")
+    found = [candidate for candidate in sorted(cache.glob("*.zip"))
+             if candidate.stat().st_size == len(data) and candidate.read_bytes() == data]
+    if not found:
+        raise FileNotFoundError(f"no package in {cache} is a copy of {packaged}")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,17 +96,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="a chalice package output: compile the cached package it was copied from")
     parser.add_argument("--cache-dir", type=Path, default=Path(".chalice/deployments"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    path = args.zip
+    paths = [args.zip]
     if args.chalice_cache:
         try:
-            path = cached_package(args.chalice_cache, args.cache_dir)
+            paths = cached_packages(args.chalice_cache, args.cache_dir)
         except FileNotFoundError as error:
             print(f"pipeline.bytecode: {error}", file=sys.stderr)
             return 1
-    sources, failed = compile_zip(path)
-    left = f"; {failed} left as source (they do not compile on this Python)" if failed else ""
-    print(f"{path}: {sources - failed} of {sources} modules compiled ({sys.implementation.cache_tag}, "
-          f"hash-checked){left}")
+    for path in paths:
+        sources, failed = compile_zip(path)
+        left = f"; {failed} left as source (they do not compile on this Python)" if failed else ""
+        print(f"{path}: {sources - failed} of {sources} modules compiled ({sys.implementation.cache_tag}, "
+              f"hash-checked){left}")
     return 0
 
 

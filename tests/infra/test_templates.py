@@ -1,7 +1,6 @@
 """Templates and policies: cfn-lint, chalice package, least privilege, and the table's safety settings."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,6 +13,9 @@ from typing import Any
 import pytest
 
 from local.emulator import ROOT, load_template
+from tests.bytecode_check import bytecode_problems
+
+REQUIRED_MODULES = ("app.py", "chalicelib/api.py", "pydantic/main.py", "chalice/app.py")
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 BIN = Path(sys.executable).parent
@@ -128,36 +130,13 @@ def test_chalice_package_output_is_checkov_clean_with_every_skip_justified(packa
             assert len(skip.get("comment", "")) > 40, f"{name}: {skip['id']} needs its reason"
 
 
-def bytecode_problems(package_zip: Path) -> tuple[list[str], list[str]]:
-    """The .py files of a deployment zip without a .pyc beside them, and those whose .pyc is not
-    hash-checked against their very source (PEP 552)."""
-    tag = sys.implementation.cache_tag
-    with zipfile.ZipFile(package_zip) as package:
-        names = set(package.namelist())
-        sources = sorted(name for name in names if name.endswith(".py"))
-        assert {"app.py", "chalicelib/api.py", "pydantic/main.py", "chalice/app.py"} <= set(sources)
-        missing, stale = [], []
-        for source in sources:
-            folder, _, file = source.rpartition("/")
-            cached = f"{folder}/__pycache__/{file[:-3]}.{tag}.pyc".lstrip("/")
-            if cached not in names:
-                missing.append(source)
-                continue
-            header = package.read(cached)[:16]
-            flags = int.from_bytes(header[4:8], "little")
-            if (header[:4] != importlib.util.MAGIC_NUMBER or flags != 0b11
-                    or header[8:16] != importlib.util.source_hash(package.read(source))):
-                stale.append(source)
-    return missing, stale
-
-
 @pytest.mark.infra
 @pytest.mark.parametrize("stage", ["prod", "prod-dr"])
 def test_the_package_carries_hash_checked_bytecode_for_every_module(packaged: dict[str, Path], stage: str) -> None:
     """Lambda's /var/task is read-only: a module without a valid .pyc is compiled on every cold start.
     chalice ships its dependencies as bare .py; make package adds a .pyc that matches each source by
     hash, so no modification time the zip gives them can make one stale."""
-    missing, stale = bytecode_problems(packaged[stage] / "deployment.zip")
+    missing, stale = bytecode_problems(packaged[stage] / "deployment.zip", REQUIRED_MODULES)
     assert missing == [] and stale == [], f"without a .pyc: {missing[:10]}; not matching by hash: {stale[:10]}"
 
 
@@ -175,7 +154,7 @@ def test_make_deploy_ships_the_compiled_package_though_other_runs_wrote_bytecode
                             env={**env, "AWS_DEFAULT_REGION": "us-west-2"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Reusing existing deployment package" in result.stdout
-    missing, stale = bytecode_problems(tmp_path / "deployment.zip")
+    missing, stale = bytecode_problems(tmp_path / "deployment.zip", REQUIRED_MODULES)
     assert missing == [] and stale == [], f"without a .pyc: {missing[:10]}; not matching by hash: {stale[:10]}"
 
 
