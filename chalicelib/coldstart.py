@@ -7,12 +7,14 @@ walks every object the process has (25 to 30 ms each, timed with gc.callbacks in
 like those of tests/benchmarks/bench_cold_start.py) to free next to nothing. So app.py pauses the
 collector while its modules load, and the functions pause it while they make their clients; then
 gc.freeze() moves what was made into the permanent generation, which later collections skip, and the
-collector runs again. The garbage cycles that
-requests make are collected as before. Frozen objects are still freed by reference counting; only a
-garbage cycle made during a pause is never collected, and loading makes few of those (about 700
-objects at the end of app.py's imports). A block that fails is not frozen: its garbage stays
-collectable. If app.py itself fails to import, the collector stays paused; Lambda discards such a
-process.
+collector runs again. The garbage cycles that requests make are collected as before. Frozen objects
+are still freed by reference counting, but a garbage cycle that is frozen is never collected:
+gc.freeze() takes every object the collector tracks, so that is a cycle made during a pause (loading
+makes few: about 700 objects at the end of app.py's imports) or one not yet collected when a block
+ends. The blocks run in a function's first invocation, so the latter is what that invocation made
+before it (in one process serving every function, as chalice local does, at most one such freeze per
+block over the process's life). A block that fails is not frozen: its garbage stays collectable. If
+app.py itself fails to import, the collector stays paused; Lambda discards such a process.
 """
 from __future__ import annotations
 

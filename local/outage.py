@@ -23,6 +23,10 @@ _CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
 
 
+class UpstreamError(Exception):
+    """The emulator behind the switch failed a forwarded request (printed, unlike a client going away)."""
+
+
 class RegionSwitch(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -39,8 +43,8 @@ class RegionSwitch(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A client that went away mid-connection (reset, closed while we wrote) is routine: every
-        client of the stack drops its keep-alive connections when it stops. Anything else is printed
-        as socketserver does."""
+        client of the stack drops its keep-alive connections when it stops. Anything else, the
+        emulator's failures (UpstreamError) among them, is printed as socketserver does."""
         if isinstance(sys.exc_info()[1], _CLIENT_GONE):
             return
         super().handle_error(request, client_address)  # type: ignore[arg-type]
@@ -84,9 +88,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         upstream = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-        upstream.request(self.command, self.path, body=body, headers=headers)
-        response = upstream.getresponse()
-        payload = response.read()
+        try:
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            response = upstream.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as error:  # the client gets no answer, as from a dead endpoint
+            upstream.close()
+            raise UpstreamError(f"the emulator at {self.server.upstream_host}:{self.server.upstream_port} "
+                                f"failed {self.command} {self.path}: {error!r}") from error
         self.send_response(response.status, response.reason)
         for name, value in response.getheaders():
             if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
 from chalicelib import coldstart
+from local.emulator import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +61,15 @@ def test_a_collector_that_was_off_stays_off() -> None:
     with pytest.raises(ValueError), coldstart.loading():
         raise ValueError("boom")
     assert not gc.isenabled()
+
+
+def test_importing_the_app_leaves_the_collector_running_with_what_it_loaded_frozen() -> None:
+    """app.py pauses the collector at its top and must resume it at its end (a fresh process: this
+    one imported app long ago)."""
+    probe = ("import gc; assert gc.isenabled(); import app; "
+             "print(gc.isenabled(), gc.get_freeze_count() > 10000)")
+    env = {**os.environ, "AWS_XRAY_SDK_ENABLED": "false", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]

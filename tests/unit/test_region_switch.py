@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 
@@ -51,3 +52,30 @@ def test_the_switch_still_answers_after_a_reset(switch: RegionSwitch) -> None:
         while chunk := again.recv(4096):  # Connection: close, so the answer ends when the socket does
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"[]")
+
+
+def test_an_emulator_that_drops_a_forwarded_request_is_reported(capfd: pytest.CaptureFixture[str]) -> None:
+    """http.client's RemoteDisconnected is a ConnectionResetError too, but it is the emulator's fault,
+    not a client that went away: it must not be silenced with those."""
+    with socket.socket() as upstream:
+        upstream.bind(("127.0.0.1", 0))
+        upstream.listen()
+
+        def drop_one() -> None:
+            connection, _ = upstream.accept()
+            connection.recv(65536)
+            connection.close()
+
+        dropper = threading.Thread(target=drop_one, daemon=True)
+        dropper.start()
+        server = RegionSwitch(0, f"http://127.0.0.1:{upstream.getsockname()[1]}")
+        server.start()
+        try:
+            with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as client:
+                client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                assert client.recv(4096) == b""  # no answer: the connection is closed after the error is printed
+        finally:
+            server.shutdown()
+            server.server_close()
+    err = capfd.readouterr().err
+    assert "Traceback" in err and "RemoteDisconnected" in err
