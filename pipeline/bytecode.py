@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--zip", type=Path, help="a deployment zip to rewrite with the .pyc files added")
     target.add_argument("--chalice-cache", type=Path, metavar="FILE",
-                        help="a chalice package output: compile the cached package it was copied from")
+                        help="a chalice package output: compile every cached package it is a copy of")
     parser.add_argument("--cache-dir", type=Path, default=Path(".chalice/deployments"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     paths = [args.zip]
