@@ -1,4 +1,10 @@
-"""DevOps Metrics: the Chalice app. Wiring only; the logic lives in chalicelib."""
+"""DevOps Metrics: the Chalice app. Wiring only; the logic lives in chalicelib.
+
+What a function keeps for its container's life (settings, clients, tables) is made on its first
+invocation by the functions below. Imports inside functions are the cold-start budget at work: a
+cold start loads only what its first invocation needs (POST /metrics is the common first request,
+and chalicelib.ingest is all it loads); every chalicelib module imports at its top.
+"""
 from __future__ import annotations
 
 from chalicelib import coldstart
@@ -6,27 +12,27 @@ from chalicelib import coldstart
 _COLLECTING = coldstart.pause()  # until the end of this file: chalicelib/coldstart.py says why
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
-from botocore.config import Config
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import CloudWatchEvent, DynamoDBEvent, Request
 
-from chalicelib import api
+from chalicelib import clients, ingest, names
 from chalicelib import constants as C
+from chalicelib.clients import Profile
 from chalicelib.config import Settings
 from chalicelib.context import Context
-from chalicelib.http import handle_http
+from chalicelib.dynamodb import Table
+from chalicelib.http import Reply, handle_http
 from chalicelib.logs import logged_run
-from chalicelib.store import MetricsStore, utc_now
+from chalicelib.times import utc_now
 from chalicelib.tracing import enable_tracing
 
 if TYPE_CHECKING:
     from chalicelib.delivery import PipelineHistory
-    from chalicelib.health_check import Probes
+    from chalicelib.probes import LambdaContext, Probes
 
-app = Chalice(app_name="devops-metrics")
+app = Chalice(app_name=names.APP_NAME)
 iam = IAMAuthorizer()
 app.register_middleware(handle_http, "http")
 
@@ -34,28 +40,22 @@ _CONTEXT: Context | None = None
 _HEALTH_CONTEXT: Context | None = None
 _HISTORY: PipelineHistory | None = None
 _PROBES: Probes | None = None
-_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.AWS_MAX_ATTEMPTS},
-                     connect_timeout=C.AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=C.AWS_READ_TIMEOUT_SECONDS)
-# The peer region is read on every write (fencing) and may be the region that is down: fail fast.
-_PEER_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.PEER_MAX_ATTEMPTS},
-                      connect_timeout=C.PEER_TIMEOUT_SECONDS, read_timeout=C.PEER_TIMEOUT_SECONDS)
 
 
-_HEALTH_CONFIG = Config(retries={"mode": "standard", "max_attempts": C.HEALTH_AWS_MAX_ATTEMPTS},
-                        connect_timeout=C.HEALTH_AWS_TIMEOUT_SECONDS, read_timeout=C.HEALTH_AWS_TIMEOUT_SECONDS)
+def _context(local: Profile, peer: Profile) -> Context:
+    enable_tracing(("botocore",))  # X-Ray in deployed stages only; patches before the first client
+    settings = Settings.from_env()
+    return Context(settings, Table(clients.dynamodb(settings.region, local), settings.table_name, settings.region),
+                   Table(clients.dynamodb(settings.peer_region, peer), settings.table_name, settings.peer_region))
 
 
 def context() -> Context:
-    """Settings and both regions' tables, created on first use and kept for the container's life."""
+    """Settings and both regions' tables. The peer is read on every write (fencing) and may be the
+    region that is down, so its client fails fast."""
     global _CONTEXT
     if _CONTEXT is None:
         with coldstart.loading():
-            enable_tracing(("botocore",))  # X-Ray in deployed stages only; patches before the first client
-            settings = Settings.from_env()
-            local = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
-            peer = boto3.client("dynamodb", region_name=settings.peer_region, config=_PEER_CONFIG)
-            _CONTEXT = Context(settings, MetricsStore(local, settings.table_name, settings.region),
-                               MetricsStore(peer, settings.table_name, settings.peer_region))
+            _CONTEXT = _context("api", "peer")
     return _CONTEXT
 
 
@@ -65,14 +65,7 @@ def health_context() -> Context:
     global _HEALTH_CONTEXT
     if _HEALTH_CONTEXT is None:
         with coldstart.loading():
-            enable_tracing(("botocore",))
-            settings = Settings.from_env()  # not context(): this function never needs the API's clients
-            _HEALTH_CONTEXT = Context(
-                settings,
-                MetricsStore(boto3.client("dynamodb", region_name=settings.region, config=_HEALTH_CONFIG),
-                             settings.table_name, settings.region),
-                MetricsStore(boto3.client("dynamodb", region_name=settings.peer_region, config=_HEALTH_CONFIG),
-                             settings.table_name, settings.peer_region))
+            _HEALTH_CONTEXT = _context("health", "health")  # not context(): it never needs the API's clients
     return _HEALTH_CONTEXT
 
 
@@ -81,24 +74,21 @@ def pipeline_history() -> PipelineHistory:
     if _HISTORY is None:
         region = context().settings.region
         with coldstart.loading():
-            from chalicelib.delivery import PipelineHistory  # only this function needs it
+            from chalicelib.delivery import PipelineHistory
 
-            _HISTORY = PipelineHistory(boto3.client("codepipeline", region_name=region, config=_AWS_CONFIG),
-                                       boto3.client("codecommit", region_name=region, config=_AWS_CONFIG))
+            _HISTORY = PipelineHistory(clients.codepipeline(region, "api"), clients.codecommit(region, "api"))
     return _HISTORY
 
 
-def health_probes(lambda_context: Any) -> Probes:
+def health_probes(lambda_context: LambdaContext | None) -> Probes:
     global _PROBES
     if _PROBES is None:
         settings = health_context().settings
-        region = settings.region
         with coldstart.loading():
-            from chalicelib.health_check import aws_probes  # only the health check function needs it
+            from chalicelib.probes import aws_probes
 
             enable_tracing(("requests",))
-            _PROBES = aws_probes(settings, lambda_context,
-                                 lambda service: boto3.client(service, region_name=region, config=_HEALTH_CONFIG))
+            _PROBES = aws_probes(settings, lambda_context)
     return _PROBES
 
 
@@ -108,7 +98,7 @@ def _request() -> Request:
     return request
 
 
-def _reply(reply: api.Reply) -> Response:
+def _reply(reply: Reply) -> Response:
     status, body = reply
     return Response(body=body, status_code=status)
 
@@ -116,56 +106,73 @@ def _reply(reply: api.Reply) -> Response:
 @app.route("/metrics", methods=["POST"], authorizer=iam, content_types=["*/*"])
 def post_metrics() -> Response:
     request = _request()
-    return _reply(api.post_metrics(context(), request.headers, request.raw_body, utc_now()))
+    return _reply(ingest.post_metrics(context(), request.headers, request.raw_body, utc_now()))
 
 
 @app.route("/metrics", methods=["GET"], authorizer=iam)
 def list_metrics() -> Response:
-    return _reply(api.list_metrics(context(), _request().query_params))
+    from chalicelib import reads
+
+    return _reply(reads.list_metrics(context(), _request().query_params))
 
 
 @app.route("/metrics/summary", methods=["GET"], authorizer=iam)
 def metrics_summary() -> Response:
-    return _reply(api.metrics_summary(context(), _request().query_params, utc_now()))
+    from chalicelib import reads
+
+    return _reply(reads.metrics_summary(context(), _request().query_params, utc_now()))
 
 
 @app.route("/health", methods=["GET"])
 def health() -> Response:
-    return _reply(api.health(context(), _request().query_params, utc_now()))
+    from chalicelib import reads
+
+    return _reply(reads.health(context(), _request().query_params, utc_now()))
 
 
 @app.on_cw_event(C.PIPELINE_EVENT_PATTERN, name="record_pipeline_execution")
 @logged_run("record_pipeline_execution")
 def record_pipeline_execution(event: CloudWatchEvent) -> None:
-    api.record_pipeline_execution(context(), event.to_dict(), pipeline_history(), utc_now())
+    from chalicelib import jobs
+
+    jobs.record_pipeline_execution(context(), event.to_dict(), pipeline_history(), utc_now())
 
 
 @app.schedule(Rate(C.SWEEP_INTERVAL_MINUTES, unit=Rate.MINUTES), name="replication_sweep")
 @logged_run("replication_sweep")
 def replication_sweep(event: Any) -> dict[str, Any]:
-    return api.sweep(context(), utc_now())
+    from chalicelib import jobs
+
+    return jobs.sweep(context(), utc_now())
 
 
 @app.schedule(Rate(C.HEALTH_CHECK_INTERVAL_MINUTES, unit=Rate.MINUTES), name=C.HEALTH_CHECK_FUNCTION)
 @logged_run(C.HEALTH_CHECK_FUNCTION)
 def health_check(event: CloudWatchEvent) -> dict[str, Any]:
-    return api.health_check(health_context(), health_probes(event.context), utc_now())
+    from chalicelib import jobs
+
+    lambda_context = cast("LambdaContext", event.context)  # chalice types it as a dict; it is Lambda's object
+    return jobs.health_check(health_context(), health_probes(lambda_context), utc_now())
 
 
 @app.schedule(Rate(C.DORA_PUBLISH_INTERVAL_MINUTES, unit=Rate.MINUTES), name="publish_dora")
 @logged_run("publish_dora")
 def publish_dora(event: Any) -> dict[str, Any]:
-    return api.publish_dora(context(), utc_now())
+    from chalicelib import jobs
+
+    return jobs.publish_dora(context(), utc_now())
 
 
 # The stream of this region's table; its ARN is known once the regional stack exists, so it is
 # given at deploy time: TABLE_STREAM_ARN=<the stack's TableStreamArn output> chalice deploy ...
-STREAM_ARN = os.environ.get("TABLE_STREAM_ARN")
+STREAM_ARN = os.environ.get(C.ENV_TABLE_STREAM_ARN)
 if STREAM_ARN:
     @app.on_dynamodb_record(stream_arn=STREAM_ARN, batch_size=C.STREAM_BATCH_SIZE,
                             starting_position="TRIM_HORIZON", name="replicate_stream")
     @logged_run("replicate_stream")
     def replicate_stream(event: DynamoDBEvent) -> dict[str, Any]:
-        return api.replicate_stream(context(), event.to_dict()["Records"], utc_now())
+        from chalicelib import jobs
+
+        return jobs.replicate_stream(context(), event.to_dict()["Records"], utc_now())
 
 coldstart.resume(_COLLECTING)

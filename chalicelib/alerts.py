@@ -19,6 +19,7 @@ from itertools import pairwise
 from typing import Any, Literal
 
 from chalicelib import constants as C
+from chalicelib.times import format_time, parse_time
 
 Alerted = Literal["healthy", "unhealthy", "flapping"]
 AlertKind = Literal["unhealthy", "recovered", "flapping"]
@@ -29,18 +30,18 @@ PASS, FAIL = "O", "F"
 class AlertState:
     alerted: Alerted  # what the last alert told the subscribers
     history: str  # the last runs' results, oldest first: "O" passed, "F" failed
-    since: str  # when `alerted` began (ISO-8601)
+    since: str  # when `alerted` began (a stored time, chalicelib.times)
     updated_at: str  # the run that wrote this state
     failed: str = ""  # the failing checks of that run, comma-separated
     notified: Alerted = "healthy"  # what the last e-mail told the subscribers
-    notified_at: str = ""  # when it was sent (ISO-8601; empty: never)
+    notified_at: str = ""  # when it was sent (a stored time; empty: never)
     pending_subject: str = ""  # an alert decided but not yet published (sent by the next run)
     pending_message: str = ""
     seq: int = 0  # bumped by every save: the newest copy wins when the two regions' copies differ
 
     @classmethod
     def initial(cls, now: datetime) -> AlertState:
-        return cls("healthy", "", now.isoformat(), now.isoformat())
+        return cls("healthy", "", format_time(now), format_time(now))
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> AlertState:
@@ -69,17 +70,17 @@ def next_state(previous: AlertState | None, healthy: bool, failed: list[str],
     """The state after this run, and the alert this run sends (None: stay silent)."""
     previous = previous or AlertState.initial(now)
     history = (previous.history + (PASS if healthy else FAIL))[-C.HEALTH_HISTORY_RUNS:]
-    state = replace(previous, history=history, updated_at=now.isoformat(), failed=",".join(failed))
+    state = replace(previous, history=history, updated_at=format_time(now), failed=",".join(failed))
     alerted = _transition(state, healthy)
     if alerted is not None:
-        state = replace(state, alerted=alerted, since=now.isoformat())
+        state = replace(state, alerted=alerted, since=format_time(now))
     if state.alerted == state.notified:
         return state, None
     kind: AlertKind = "recovered" if state.alerted == "healthy" else state.alerted
     if kind != "recovered" and state.notified_at and \
-            now - datetime.fromisoformat(state.notified_at) < timedelta(minutes=C.ALERT_MIN_INTERVAL_MINUTES):
+            now - parse_time(state.notified_at) < timedelta(minutes=C.ALERT_MIN_INTERVAL_MINUTES):
         return state, None  # too soon after the last e-mail: it waits (and lapses if the state returns)
-    return replace(state, notified=state.alerted, notified_at=now.isoformat()), kind
+    return replace(state, notified=state.alerted, notified_at=format_time(now)), kind
 
 
 def _transition(state: AlertState, healthy: bool) -> Alerted | None:

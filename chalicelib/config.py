@@ -5,8 +5,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib import __version__
-from chalicelib.constants import TABLE_NAME_PREFIX
+from chalicelib import __version__, names
+from chalicelib import constants as C
 
 
 @dataclass(frozen=True)
@@ -23,22 +23,32 @@ class Settings:
 
     @property
     def peer_region(self) -> str:
-        return self.dr_region if self.region == self.primary_region else self.primary_region
+        return names.peer_region(self.region, self.primary_region, self.dr_region)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        stage = env.get("APP_STAGE", "dev")
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        stage = current_stage(env)
         return cls(
             stage=stage,
-            region=region,
-            primary_region=env.get("PRIMARY_REGION", "us-east-1"),
-            dr_region=env.get("DR_REGION", "us-west-2"),
-            table_name=env.get("TABLE_NAME", TABLE_NAME_PREFIX + stage),
-            alert_topic_arn=env.get("ALERT_TOPIC_ARN") or None,
+            region=current_region(env),
+            primary_region=env.get(C.ENV_PRIMARY_REGION, C.PRIMARY_REGION),
+            dr_region=env.get(C.ENV_DR_REGION, C.DR_REGION),
+            table_name=env.get(C.ENV_TABLE_NAME, names.table(stage)),
+            alert_topic_arn=env.get(C.ENV_ALERT_TOPIC_ARN) or None,
             version=__version__,
-            health_check_url=env.get("HEALTH_CHECK_URL") or None,
-            dora_environments=tuple(e.strip() for e in env.get("DORA_ENVIRONMENTS", "production").split(",")
-                                    if e.strip()),
+            health_check_url=env.get(C.ENV_HEALTH_CHECK_URL) or None,
+            dora_environments=tuple(e.strip() for e in env.get(C.ENV_DORA_ENVIRONMENTS, C.DEFAULT_ENVIRONMENT)
+                                    .split(",") if e.strip()),
         )
+
+
+def current_stage(env: Mapping[str, str] | None = None) -> str:
+    """The table stage this function serves (APP_STAGE, set per Chalice stage)."""
+    return (os.environ if env is None else env).get(C.ENV_STAGE, C.DEFAULT_STAGE)
+
+
+def current_region(env: Mapping[str, str] | None = None) -> str:
+    """The region this function runs in (Lambda sets AWS_REGION)."""
+    env = os.environ if env is None else env
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or C.PRIMARY_REGION

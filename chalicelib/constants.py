@@ -1,7 +1,28 @@
-"""Limits, tiers, intervals and key layout: every tunable number of the service, in one place."""
+"""Every tunable number of the service, and the names it reads from its environment, in one place:
+limits, tiers, intervals, the key layout, the region pair, the client profiles' retries and timeouts."""
 from __future__ import annotations
 
 from typing import Final
+
+APP_NAME: Final = "devops-metrics"  # chalice's app_name (.chalice/config.json); chalicelib.names builds on it
+
+# --- Regions ------------------------------------------------------------------------------------
+# The default pair; a deployment names its own with PRIMARY_REGION and DR_REGION (.chalice/config.json).
+PRIMARY_REGION: Final = "us-east-1"
+DR_REGION: Final = "us-west-2"
+REGIONS: Final = (PRIMARY_REGION, DR_REGION)
+
+# --- Environment variables the functions read (set per stage in .chalice/config.json) -----------
+ENV_STAGE: Final = "APP_STAGE"
+ENV_TABLE_NAME: Final = "TABLE_NAME"
+ENV_PRIMARY_REGION: Final = "PRIMARY_REGION"
+ENV_DR_REGION: Final = "DR_REGION"
+ENV_ALERT_TOPIC_ARN: Final = "ALERT_TOPIC_ARN"
+ENV_HEALTH_CHECK_URL: Final = "HEALTH_CHECK_URL"
+ENV_DORA_ENVIRONMENTS: Final = "DORA_ENVIRONMENTS"
+ENV_TABLE_STREAM_ARN: Final = "TABLE_STREAM_ARN"
+ENV_XRAY_TRACING: Final = "XRAY_TRACING"
+DEFAULT_STAGE: Final = "dev"
 
 # --- Event kinds -------------------------------------------------------------------------------
 KINDS: Final = ("build", "deployment", "gauge", "incident")
@@ -43,7 +64,6 @@ TIME_TO_RESTORE_TIERS: Final = (("elite", 1.0), ("high", 24.0), ("medium", 168.0
 LOWEST_TIER: Final = "low"
 
 # --- Table layout -------------------------------------------------------------------------------
-TABLE_NAME_PREFIX: Final = "devops-metrics-"
 GSI_NAME: Final = "gsi1"
 EVENT_PK_PREFIX: Final = "M#"  # M#<environment>#<service>
 IDEMPOTENCY_PK_PREFIX: Final = "ID#"  # ID#<client id>, one per client-supplied id
@@ -117,12 +137,17 @@ AWS_CONNECT_TIMEOUT_SECONDS: Final = 2.0
 AWS_READ_TIMEOUT_SECONDS: Final = 5.0
 PEER_MAX_ATTEMPTS: Final = 2  # the other region's table: read for fencing, written by replication
 PEER_TIMEOUT_SECONDS: Final = 1.0
+# Operator commands (dr, dashboards, pipeline) fail fast on an unreachable region instead of
+# retrying for minutes, but wait out a slow CloudFormation or Scan answer.
+OPERATOR_MAX_ATTEMPTS: Final = 3
+OPERATOR_CONNECT_TIMEOUT_SECONDS: Final = 2.0
+OPERATOR_READ_TIMEOUT_SECONDS: Final = 10.0
 UNPROCESSED_RETRIES: Final = 8  # rounds of UnprocessedItems/UnprocessedKeys before giving up (503)
 WRITE_CONCURRENCY: Final = 8  # parallel conditional puts of idempotency records in one request
 
 # --- Delivery (the pipeline's own DORA events) --------------------------------------------------
-PIPELINE_NAME_PREFIX: Final = "devops-metrics-"  # pipeline and repository: devops-metrics-<stage>
-DELIVERY_SERVICE: Final = "devops-metrics"  # the service name the pipeline's events are recorded under
+PIPELINE_NAME_PREFIX: Final = APP_NAME + "-"  # chalicelib.names.pipeline(stage): devops-metrics-<stage>
+DELIVERY_SERVICE: Final = APP_NAME  # the service name the pipeline's events are recorded under
 PIPELINE_EXECUTION_LOOKBACK: Final = 50  # executions searched for the one an event names
 PIPELINE_EVENT_PATTERN: Final = {  # the EventBridge rule that feeds record_pipeline_execution
     "source": ["aws.codepipeline"],

@@ -1,22 +1,32 @@
-"""What every handler is given: settings, this region's table, and the peer region's table."""
+"""What every handler is given: settings, and this region's and the peer region's tables."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.config import Settings
+from chalicelib.control import ControlStore
+from chalicelib.dynamodb import Table
+from chalicelib.events import EventStore
 from chalicelib.role import RegionRole, current_role
-from chalicelib.store import MetricsStore
 
 
 @dataclass(frozen=True)
 class Context:
     settings: Settings
-    store: MetricsStore
-    peer: MetricsStore | None = None
+    table: Table
+    peer: Table | None = None
+    events: EventStore = field(init=False)
+    control: ControlStore = field(init=False)
+    peer_control: ControlStore | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "events", EventStore(self.table))
+        object.__setattr__(self, "control", ControlStore(self.table))
+        object.__setattr__(self, "peer_control", ControlStore(self.peer) if self.peer is not None else None)
 
     def role(self) -> RegionRole:
-        return current_role(self.store, self.settings, self.peer)
+        return current_role(self.control, self.settings, self.peer_control)
 
-    def replica(self, role: RegionRole) -> MetricsStore:
+    def replica(self, role: RegionRole) -> Table:
         """The table that receives replication: the peer's when this region is active."""
-        return self.peer if self.peer is not None and role.is_active else self.store
+        return self.peer if self.peer is not None and role.is_active else self.table

@@ -7,17 +7,22 @@ duplicate, not a second deployment.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import constants as C
+from chalicelib import names
+from chalicelib.aws_errors import AWS_ERRORS, reason
+from chalicelib.logs import log_event
+from chalicelib.times import format_time, parse_time
 
-log = logging.getLogger("devops_metrics")
+if TYPE_CHECKING:
+    from mypy_boto3_codecommit import CodeCommitClient
+    from mypy_boto3_codepipeline import CodePipelineClient
 
+# A commit look-up fails as an AWS call does, or on an answer not shaped as documented.
+_COMMIT_LOOKUP_FAILURES: tuple[type[Exception], ...] = (*AWS_ERRORS, KeyError, ValueError, IndexError)
 _DEPLOYMENT_STATUS = {"SUCCEEDED": "success", "FAILED": "failure"}
 _BUILD_STATUS = {"SUCCEEDED": "succeeded", "FAILED": "failed"}
 
@@ -35,7 +40,7 @@ class PipelineHistory:
     """Read-only look-ups in CodePipeline and CodeCommit. A failed look-up yields fewer facts, never
     a lost event: the deployment is still recorded, without commit or duration."""
 
-    def __init__(self, codepipeline: Any, codecommit: Any) -> None:
+    def __init__(self, codepipeline: CodePipelineClient, codecommit: CodeCommitClient) -> None:
         self._codepipeline = codepipeline
         self._codecommit = codecommit
 
@@ -56,8 +61,8 @@ class PipelineHistory:
                 for summary in page.get("pipelineExecutionSummaries", []):
                     if summary.get("pipelineExecutionId") == execution_id:
                         return dict(summary)
-        except (ClientError, BotoCoreError) as error:
-            log.warning("pipeline execution lookup failed: %s", error)
+        except AWS_ERRORS as error:
+            log_event("WARNING", "pipeline execution lookup failed", pipeline=pipeline, error=reason(error))
         return None
 
     def _commit_time(self, repository: str, commit_sha: str) -> datetime | None:
@@ -65,18 +70,19 @@ class PipelineHistory:
             commit = self._codecommit.get_commit(repositoryName=repository, commitId=commit_sha)["commit"]
             seconds = commit["committer"]["date"].split()[0]  # "<epoch seconds> <zone offset>"
             return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
-        except (ClientError, BotoCoreError, KeyError, ValueError, IndexError) as error:
-            log.warning("commit lookup failed: %s", error)
+        except _COMMIT_LOOKUP_FAILURES as error:
+            log_event("WARNING", "commit lookup failed", repository=repository, error=reason(error))
             return None
 
 
-def delivery_events(event: dict[str, Any], facts: ExecutionFacts, service: str, environment: str) -> list[dict]:
+def delivery_events(event: dict[str, Any], facts: ExecutionFacts, service: str,
+                    environment: str) -> list[dict[str, Any]]:
     """The build and deployment events for one finished pipeline execution (raw API bodies)."""
     detail = event["detail"]
     state = detail["state"]
     execution_id = detail["execution-id"]
-    finished = _parse_time(event["time"])
-    common = {"service": service, "environment": environment, "timestamp": _iso(finished),
+    finished = parse_time(event["time"])
+    common = {"service": service, "environment": environment, "timestamp": format_time(finished),
               "pipeline": detail["pipeline"], "attributes": {"execution_id": execution_id, "source": "codepipeline"}}
     build: dict[str, Any] = {**common, "kind": "build", "id": f"codepipeline-build-{execution_id}",
                              "status": _BUILD_STATUS[state]}
@@ -87,22 +93,14 @@ def delivery_events(event: dict[str, Any], facts: ExecutionFacts, service: str, 
     if facts.commit_sha:
         deployment["commit_sha"] = facts.commit_sha
     if facts.committed_at is not None and facts.committed_at <= finished:
-        deployment["commit_timestamp"] = _iso(facts.committed_at)
+        deployment["commit_timestamp"] = format_time(facts.committed_at)
     return [build, deployment]
 
 
 def is_own_pipeline(event: dict[str, Any], stage: str) -> bool:
     detail = event.get("detail") or {}
-    return detail.get("pipeline") == C.PIPELINE_NAME_PREFIX + stage and detail.get("state") in _DEPLOYMENT_STATUS
-
-
-def _parse_time(value: str) -> datetime:
-    return _aware(datetime.fromisoformat(value))
+    return detail.get("pipeline") == names.pipeline(stage) and detail.get("state") in _DEPLOYMENT_STATUS
 
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -9,6 +9,7 @@ from statistics import median
 from typing import Any
 
 from chalicelib import constants as C
+from chalicelib.times import parse_time
 
 _FAILED_DEPLOYMENT_STATUSES = frozenset({"failure", "rolled_back"})
 
@@ -41,7 +42,7 @@ def true_median(values: Iterable[float]) -> float | None:
 
 
 def _at(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+    return parse_time(value)
 
 
 def _hours(later: str, earlier: str) -> float:

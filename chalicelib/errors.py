@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import ChaliceUnhandledError
 
 
@@ -70,8 +69,3 @@ class Unavailable(ApiError):
 
     status = 503
     code = "service_unavailable"
-
-
-# What a call to AWS can end in once botocore's retries are spent: our own 503 (ApiError, from
-# MetricsStore.call), another service error, or no answer at all.
-AWS_ERRORS: tuple[type[Exception], ...] = (ApiError, ClientError, BotoCoreError)

@@ -11,9 +11,13 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib import constants as C
+from chalicelib.config import current_stage
 from chalicelib.errors import ApiError, error_body
-from chalicelib.logs import current_stage, log_event
+from chalicelib.logs import log_event
 from chalicelib.metrics import emf_fields
+
+# What a route's logic returns: the status code and the JSON body (app.py makes the Response).
+Reply = tuple[int, dict[str, Any]]
 
 _CORRELATION_ID = re.compile(rf"^[A-Za-z0-9._:/=+-]{{1,{C.MAX_CORRELATION_ID_LENGTH}}}$")
 

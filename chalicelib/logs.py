@@ -12,28 +12,24 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from chalicelib import constants as C
+from chalicelib.config import current_region, current_stage
+from chalicelib.times import format_time, utc_now
 
 T = TypeVar("T")
-
-
-def current_stage() -> str:
-    """The table stage this function serves (APP_STAGE, set per Chalice stage)."""
-    return os.environ.get("APP_STAGE", "dev")
 
 
 def log_event(level: str, message: str, **fields: Any) -> None:
     """One log record with the service, stage, region and function it came from."""
     record = {
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "time": format_time(utc_now()),
         "level": level,
         "message": message,
         "service": C.DELIVERY_SERVICE,
         "stage": current_stage(),
-        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        "region": current_region(),
         "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
         **fields,
     }

@@ -27,6 +27,12 @@ from chalicelib import constants as C
 
 Measurements = Mapping[str, tuple[float, str]]  # metric name -> (value, CloudWatch unit)
 
+# The four keys as CloudWatch metrics, per service: GET /metrics/summary's key -> the metric's name.
+DORA_METRICS: Mapping[str, str] = {
+    "deployment_frequency": "DeploymentsPerDay", "lead_time_for_changes": "LeadTimeHours",
+    "change_failure_rate": "ChangeFailureRate", "time_to_restore": "TimeToRestoreHours",
+}
+
 
 def emf_fields(metrics: Measurements, dimensions: Mapping[str, str], now_ms: int | None = None) -> dict[str, Any]:
     """The EMF part of a JSON log record: the `_aws` directive, the dimension values and the values."""

@@ -42,14 +42,6 @@ def parse_timestamp(value: Any) -> datetime:
     return parsed
 
 
-SORT_KEY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def format_timestamp(value: datetime) -> str:
-    """Fixed-width UTC form, so that string order is time order (used in sort keys)."""
-    return value.astimezone(timezone.utc).strftime(SORT_KEY_TIME_FORMAT)
-
-
 Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 Name = Annotated[
     str, StringConstraints(strict=True, min_length=1, max_length=C.MAX_SERVICE_LENGTH, pattern=C.NAME_PATTERN)

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.errors import InvalidNextToken
-from chalicelib.models import format_timestamp
-from chalicelib.store import DONE, Cursor, EventQuery, event_pk, gsi_pk
+from chalicelib.events import DONE, Cursor, EventQuery
+from chalicelib.keys import event_pk, gsi_pk
+from chalicelib.times import format_time
 
 _TOKEN_VERSION = 1
 _MAX_TOKEN_LENGTH = 4096
@@ -75,8 +76,8 @@ def _checked_cursor(cursor: Any, kind: str, query: EventQuery) -> Cursor:
             and cursor["pk"] == event_pk(query.environment, gsi["service"])
             and (gsi["ts"], gsi["id"]) == (sk["ts"], sk["id"])
         )
-    low = format_timestamp(query.since) if query.since else ""
-    high = format_timestamp(query.until) if query.until else "~"
+    low = format_time(query.since) if query.since else ""
+    high = format_time(query.until) if query.until else "~"
     if not consistent or not low <= sk["ts"] <= high:
         raise InvalidNextToken("next_token is not a token this API issued.")
     return {name: cursor[name] for name in names}

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib import constants as C
+from chalicelib import keys as K
+from chalicelib.control import ControlStore
+from chalicelib.dynamodb import Item, Table, parallel, retry_remaining
 from chalicelib.errors import Unavailable
-from chalicelib.models import format_timestamp
-from chalicelib.store import Item, MetricsStore, backoff, change_bucket, change_stamp, is_tombstone, parse_sort_time
+from chalicelib.times import format_time, parse_time, utc_now
 
 
 @dataclass(frozen=True)
@@ -37,19 +37,24 @@ class Change:
     version: int
 
 
+class Outcome(Enum):
+    """What writing one change into the replica came to."""
+
+    APPLIED = "applied"
+    ALREADY_CURRENT = "already_current"  # the replica holds this version or a newer one
+    UNAVAILABLE = "unavailable"  # the replica did not answer; the change is sent again
+
+
 @dataclass
 class ApplyResult:
     applied: int = 0
     skipped_older: int = 0
     heartbeat_lag_seconds: float | None = None
 
-
-def _version(item: Item | None) -> int:
-    return int(item["version"]["N"]) if item and "version" in item else 0
-
-
-def _replicated(key: Item) -> bool:
-    return key["pk"]["S"] != C.CONTROL_PK
+    def count(self, outcomes: Iterable[Outcome]) -> None:
+        for outcome in outcomes:
+            self.applied += outcome is Outcome.APPLIED
+            self.skipped_older += outcome is Outcome.ALREADY_CURRENT
 
 
 def changes_from_stream(records: Sequence[dict[str, Any]]) -> list[Change]:
@@ -58,14 +63,14 @@ def changes_from_stream(records: Sequence[dict[str, Any]]) -> list[Change]:
     for record in records:
         data = record["dynamodb"]
         key = {"pk": data["Keys"]["pk"], "sk": data["Keys"]["sk"]}
-        if not _replicated(key):
+        if not K.is_replicated(key):
             continue
         if record["eventName"] == "REMOVE":
-            change = Change(key, None, _version(data.get("OldImage")) + 1)
+            change = Change(key, None, K.version_of(data.get("OldImage")) + 1)
         else:
             image = data["NewImage"]
-            change = Change(key, image, _version(image))
-        last[(key["pk"]["S"], key["sk"]["S"])] = change
+            change = Change(key, image, K.version_of(image))
+        last[K.key_tuple(key)] = change
     return list(last.values())
 
 
@@ -82,7 +87,7 @@ def stream_lag_seconds(records: Sequence[dict[str, Any]], now: datetime) -> floa
 class Replicator:
     """Writes changes into the replica table, never letting an older version win."""
 
-    def __init__(self, replica: MetricsStore, source_region: str) -> None:
+    def __init__(self, replica: Table, source_region: str) -> None:
         self.replica = replica
         self.source_region = source_region
 
@@ -90,49 +95,31 @@ class Replicator:
 
     def apply(self, changes: Sequence[Change], now: datetime) -> ApplyResult:
         result = ApplyResult()
-        pending = list(changes)
-        # Retry the writes that failed, not the whole batch: under a sustained error rate botocore's
-        # retry quota runs dry, and a batch that must succeed in one go would never get through.
-        for attempt in range(C.UNPROCESSED_RETRIES + 1):
-            if not pending:
-                break
-            if attempt:
-                backoff(attempt)
-            with ThreadPoolExecutor(max_workers=min(C.WRITE_CONCURRENCY, len(pending))) as pool:
-                outcomes = list(pool.map(lambda c: self._try_apply(c, now), pending))
-            result.applied += sum(o is True for o in outcomes)
-            result.skipped_older += sum(o is False for o in outcomes)
-            failed = [(c, o) for c, o in zip(pending, outcomes, strict=True) if isinstance(o, Unavailable)]
-            pending = [c for c, _ in failed]
-        if pending:
-            raise failed[-1][1]
-        result.heartbeat_lag_seconds = self._note_heartbeats(
-            [c.image for c in changes if c.image is not None], now)
+
+        # Send again the writes that failed, not the whole batch: under a sustained error rate
+        # botocore's retry quota runs dry, and a batch that must succeed in one go would never get through.
+        def send(pending: list[Change]) -> list[Change]:
+            outcomes = parallel(lambda change: self._apply_one(change, now), pending)
+            result.count(outcomes)
+            return [c for c, o in zip(pending, outcomes, strict=True) if o is Outcome.UNAVAILABLE]
+
+        retry_remaining(send, changes, "The replica kept failing writes; the batch is retried.")
+        result.heartbeat_lag_seconds = self._note_heartbeats([c.image for c in changes if c.image is not None], now)
         return result
 
-    def _try_apply(self, change: Change, now: datetime) -> bool | Unavailable:
-        try:
-            return self._apply_one(change, now)
-        except Unavailable as error:
-            return error
-
-    def _apply_one(self, change: Change, now: datetime) -> bool:
+    def _apply_one(self, change: Change, now: datetime) -> Outcome:
         item = change.image if change.image is not None else self._tombstone(change, now)
         try:
-            self.replica.call(
-                "put_item", TableName=self.replica.table_name, Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR version < :v",
-                ExpressionAttributeValues={":v": {"N": str(change.version)}})
-            return True
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False  # the replica already holds this version or a newer one
-            raise
+            written = self.replica.put(item, condition="attribute_not_exists(pk) OR version < :v",
+                                       values={":v": {"N": str(change.version)}})
+        except Unavailable:
+            return Outcome.UNAVAILABLE
+        return Outcome.APPLIED if written else Outcome.ALREADY_CURRENT
 
     def _tombstone(self, change: Change, now: datetime) -> Item:
         expires = now + timedelta(days=C.TOMBSTONE_TTL_DAYS)
         return {**change.key, "version": {"N": str(change.version)}, C.TOMBSTONE_ATTRIBUTE: {"BOOL": True},
-                "updated_at": {"S": format_timestamp(now)}, "origin_region": {"S": self.source_region},
+                "updated_at": {"S": format_time(now)}, "origin_region": {"S": self.source_region},
                 C.TTL_ATTRIBUTE: {"N": str(int(expires.timestamp()))}}
 
     # -- the sweep path: BatchWriteItem of what the replica lacks -----------------------------------
@@ -141,34 +128,20 @@ class Replicator:
         """Copy source items the replica lacks or holds at an older version."""
         result = ApplyResult()
         for start in range(0, len(items), C.BATCH_GET_MAX_KEYS):
-            chunk = [i for i in items[start:start + C.BATCH_GET_MAX_KEYS] if _replicated(i)]
+            chunk = [i for i in items[start:start + C.BATCH_GET_MAX_KEYS] if K.is_replicated(i)]
             held = self._replica_versions(chunk)
-            newer = [i for i in chunk if _version(i) > held.get((i["pk"]["S"], i["sk"]["S"]), 0)]
+            newer = [i for i in chunk if K.version_of(i) > held.get(K.key_tuple(i), 0)]
             result.skipped_older += len(chunk) - len(newer)
-            self._batch_write(newer, deadline)
+            self.replica.batch_write(newer, deadline=deadline)
             result.applied += len(newer)
-        lag = self._note_heartbeats(items, now)
-        result.heartbeat_lag_seconds = lag
+        result.heartbeat_lag_seconds = self._note_heartbeats(items, now)
         return result
 
     def _replica_versions(self, items: Sequence[Item]) -> dict[tuple[str, str], int]:
         if not items:
             return {}
-        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in items]
-        found = self.replica.batch_get(keys, "pk, sk, version")
-        return {(i["pk"]["S"], i["sk"]["S"]): _version(i) for i in found}
-
-    def _batch_write(self, items: Sequence[Item], deadline: float) -> None:
-        for start in range(0, len(items), C.BATCH_WRITE_MAX_ITEMS):
-            requests = [{"PutRequest": {"Item": i}} for i in items[start:start + C.BATCH_WRITE_MAX_ITEMS]]
-            attempt = 0
-            while requests:
-                if time.monotonic() > deadline:
-                    raise Unavailable("The replication sweep ran out of time; its checkpoint keeps its place.")
-                response = self.replica.call("batch_write_item", RequestItems={self.replica.table_name: requests})
-                requests = (response.get("UnprocessedItems") or {}).get(self.replica.table_name, [])
-                if requests:
-                    attempt = backoff(attempt)
+        found = self.replica.batch_get([K.key_of(i) for i in items], "pk, sk, version")
+        return {K.key_tuple(i): K.version_of(i) for i in found}
 
     # -- heartbeats ---------------------------------------------------------------------------------
 
@@ -178,11 +151,11 @@ class Replicator:
         for image in images:
             if image["pk"]["S"] != C.HEARTBEAT_PK or image["sk"]["S"] != self.source_region:
                 continue
-            written = parse_sort_time(image["updated_at"]["S"])
+            written = parse_time(image["updated_at"]["S"])
             lag = max(0.0, (now - written).total_seconds())
-            self.replica.put_control(C.HEARTBEAT_SK, {
+            ControlStore(self.replica).put(C.HEARTBEAT_SK, {
                 "source_region": self.source_region, "written_at": image["updated_at"]["S"],
-                "updated_at": format_timestamp(now), "lag_seconds": round(lag, 3)})
+                "updated_at": format_time(now), "lag_seconds": round(lag, 3)})
         return lag
 
 
@@ -205,27 +178,27 @@ class ReplicationSweep:
     """Copies what the stream missed: the items written since the checkpoint, found through the
     `changes` index, so a sweep's cost follows the number of changes, not the size of the table."""
 
-    def __init__(self, source: MetricsStore, replicator: Replicator) -> None:
+    def __init__(self, source: Table, replicator: Replicator) -> None:
         self.source = source
+        self.control = ControlStore(source)
         self.replicator = replicator
 
     def run(self, now: datetime, budget_seconds: float = C.SWEEP_BUDGET_SECONDS, full: bool = False) -> SweepReport:
         deadline = time.monotonic() + budget_seconds
         report = SweepReport()
-        checkpoint = self.source.get_control(C.SWEEP_CHECKPOINT_SK)
+        checkpoint = self.control.get(C.SWEEP_CHECKPOINT_SK)
         if full or checkpoint is None:
             for page in self._scan_pages(deadline):
                 self._copy(page, report, now, deadline)
         else:
-            since = datetime.fromisoformat(str(checkpoint["watermark"])) - timedelta(
-                seconds=C.SWEEP_OVERLAP_SECONDS)
+            since = parse_time(str(checkpoint["watermark"])) - timedelta(seconds=C.SWEEP_OVERLAP_SECONDS)
             pending: list[Item] = []  # gathered across pages and hours, so quiet hours share write calls
             for page in self._changed_since(since, now, report):
                 pending += page
                 if len(pending) >= C.BATCH_GET_MAX_KEYS:
                     self._copy(pending, report, now, deadline)
                     # Pages come in change order, so everything up to the last copied change is done.
-                    self._save_checkpoint(parse_sort_time(pending[-1]["updated_at"]["S"]), report)
+                    self._save_checkpoint(parse_time(pending[-1]["updated_at"]["S"]), report)
                     pending = []
                     if time.monotonic() > deadline:
                         report.complete = False
@@ -247,59 +220,32 @@ class ReplicationSweep:
 
     def _write_heartbeat(self, now: datetime) -> None:
         pk, sk = C.HEARTBEAT_PK, self.source.region
-        item = {"pk": {"S": pk}, "sk": {"S": sk}} | change_stamp(pk, sk, now, self.source.region)
-        self.source.call("put_item", TableName=self.source.table_name, Item=item)
+        self.source.put(K.key(pk, sk) | K.change_stamp(pk, sk, now, self.source.region))
 
     def _save_checkpoint(self, watermark: datetime, report: SweepReport) -> None:
-        report.checkpoint = format_timestamp(watermark)
-        self.source.put_control(C.SWEEP_CHECKPOINT_SK, {
-            "watermark": report.checkpoint, "updated_at": format_timestamp(datetime.now(timezone.utc))})
+        report.checkpoint = format_time(watermark)
+        self.control.put(C.SWEEP_CHECKPOINT_SK, {"watermark": report.checkpoint, "updated_at": format_time(utc_now())})
 
     def _changed_since(self, since: datetime, now: datetime, report: SweepReport) -> Iterator[list[Item]]:
         """Pages of the items changed after `since`, in change order: one Query per hour bucket."""
         hour = since.replace(minute=0, second=0, microsecond=0)
-        low = format_timestamp(since)
+        low = format_time(since)
         while hour <= now:
-            bucket = change_bucket(format_timestamp(hour))
+            bucket = K.change_bucket(format_time(hour))
             report.buckets.append(bucket)
-            params: dict[str, Any] = {
-                "TableName": self.source.table_name, "IndexName": C.CHANGES_INDEX,
-                "KeyConditionExpression": "#b = :b AND #k > :low",
-                "ExpressionAttributeNames": {"#b": C.CHANGE_BUCKET_ATTRIBUTE, "#k": C.CHANGE_KEY_ATTRIBUTE},
-                "ExpressionAttributeValues": {":b": {"S": bucket}, ":low": {"S": low}},
-            }
-            while True:
-                response = self.source.call("query", **params)
+            for page in self.source.query_pages(
+                IndexName=C.CHANGES_INDEX,
+                KeyConditionExpression="#b = :b AND #k > :low",
+                ExpressionAttributeNames={"#b": C.CHANGE_BUCKET_ATTRIBUTE, "#k": C.CHANGE_KEY_ATTRIBUTE},
+                ExpressionAttributeValues={":b": {"S": bucket}, ":low": {"S": low}},
+            ):
                 report.pages += 1
-                yield response.get("Items", [])
-                if "LastEvaluatedKey" not in response:
-                    break
-                params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+                yield page.items
             hour += timedelta(hours=1)
 
     def _scan_pages(self, deadline: float) -> Iterator[list[Item]]:
         """A full copy: parallel segmented Scan of the source (replicate --full, or no checkpoint yet)."""
-        for page in scan_table(self.source, C.SCAN_SEGMENTS):
+        for page in self.source.scan_pages():
             if time.monotonic() > deadline:
                 raise Unavailable("The full copy ran out of time; run it again to continue.")
-            yield [i for i in page if not is_tombstone(i)]
-
-
-def scan_table(store: MetricsStore, segments: int, projection: str | None = None) -> Iterator[list[Item]]:
-    """Every page of a parallel segmented Scan (operator tooling and full copies only, never a request)."""
-    def segment(number: int) -> list[list[Item]]:
-        params: dict[str, Any] = {"TableName": store.table_name, "Segment": number, "TotalSegments": segments,
-                                  "ConsistentRead": True}
-        if projection:
-            params["ProjectionExpression"] = projection
-        pages = []
-        while True:
-            response = store.call("scan", **params)
-            pages.append(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return pages
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    with ThreadPoolExecutor(max_workers=segments) as pool:
-        for pages in pool.map(segment, range(segments)):
-            yield from pages
+            yield [i for i in page if not K.is_tombstone(i)]

@@ -9,12 +9,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib import constants as C
+from chalicelib.aws_errors import AWS_ERRORS
 from chalicelib.config import Settings
-from chalicelib.errors import ApiError, StandbyRegion
-from chalicelib.store import MetricsStore
+from chalicelib.control import ControlStore
+from chalicelib.errors import StandbyRegion
 
 _PEER_READS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="peer-role")
 
@@ -34,19 +33,25 @@ class RegionRole:
         return "active" if self.is_active else "standby"
 
 
-def current_role(store: MetricsStore, settings: Settings, peer: MetricsStore | None = None) -> RegionRole:
+def current_role(control: ControlStore, settings: Settings, peer: ControlStore | None = None) -> RegionRole:
     """The active region of the highest epoch this region can see: its own record and, when the
     peer region answers, the peer's. So a primary that comes back after a failover it did not hear
     about reads the newer epoch from the DR region and stays fenced."""
     peer_record: Future[dict[str, Any] | None] | None = None
     if peer is not None:  # read both regions at once: the peer is a cross-region round trip
-        peer_record = _PEER_READS.submit(peer.get_control, C.FAILOVER_SK)
-    records = [store.get_control(C.FAILOVER_SK)]
+        peer_record = _PEER_READS.submit(peer.get, C.FAILOVER_SK)
+    records = [control.get(C.FAILOVER_SK)]
     if peer_record is not None:
         try:
             records.append(peer_record.result())
-        except (ApiError, ClientError, BotoCoreError):
+        except AWS_ERRORS:
             pass  # the peer region is unreachable or not set up: decide on this region's record alone
+    return role_from_records(settings, records)
+
+
+def role_from_records(settings: Settings, records: list[dict[str, Any] | None]) -> RegionRole:
+    """The role the highest epoch among failover records gives this region; with no record, the
+    configured primary region is active."""
     known = [RegionRole(settings.region, str(r["active_region"]), int(r["epoch"])) for r in records if r]
     if not known:
         return RegionRole(settings.region, settings.primary_region, 0)

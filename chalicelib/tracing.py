@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from chalicelib import constants as C
 from chalicelib.logs import log_event
 
 _PATCHED: set[str] = set()
@@ -18,7 +19,7 @@ _PATCHED: set[str] = set()
 
 def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
-    return env.get("XRAY_TRACING", "").lower() == "true" and env.get("AWS_XRAY_SDK_ENABLED", "").lower() != "false"
+    return env.get(C.ENV_XRAY_TRACING, "").lower() == "true" and env.get("AWS_XRAY_SDK_ENABLED", "").lower() != "false"
 
 
 def enable_tracing(libraries: tuple[str, ...], env: Mapping[str, str] | None = None) -> bool:

@@ -10,28 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import constants as C
+from chalicelib import names
+from chalicelib.metrics import DORA_METRICS as DORA_SUMMARY_METRICS
 
 NS = C.METRICS_NAMESPACE
-API_NAME = "devops-metrics"  # chalice's app_name: the API Gateway ApiName dimension
+API_NAME = names.APP_NAME  # the API Gateway ApiName dimension
 API_STAGE = "api"  # chalice's api_gateway_stage
-PIPELINE_REGION = "us-east-1"  # pipeline/pipeline.yaml is deployed in the primary region only
+PIPELINE_REGION = C.PRIMARY_REGION  # pipeline/pipeline.yaml is deployed in the primary region only
 ROUTES = ("POST /metrics", "GET /metrics", "GET /metrics/summary", "GET /health")
 HEALTH_CHECKS = ("overall", "api", "table", "replica-table", "replication", "lambda")
-DORA_METRICS = ("DeploymentsPerDay", "LeadTimeHours", "ChangeFailureRate", "TimeToRestoreHours")
+DORA_METRICS = tuple(DORA_SUMMARY_METRICS.values())
 PIPELINE_STATES = ("SUCCEEDED", "FAILED")
 TOPICS = ("overview", "replication", "health", "dora", "pipeline")
 
 Body = dict[str, Any]
 Metric = list[Any]  # [namespace, name, dim, value, ..., {options}] or [{"expression": ...}]
 
-
-def dashboard_name(chalice_stage: str, topic: str) -> str:
-    return f"devops-metrics-{chalice_stage}-{topic}"
-
-
-def function_names(chalice_stage: str) -> list[str]:
-    """The app's Lambda functions as chalice names them: the API handler, then one per handler."""
-    return [f"devops-metrics-{chalice_stage}"] + [f"devops-metrics-{chalice_stage}-{n}" for n in C.APP_FUNCTIONS]
 
 
 def metric(namespace: str, name: str, dimensions: dict[str, str], **options: Any) -> Metric:
@@ -76,13 +70,13 @@ def overview(stage: str, chalice_stage: str, region: str, peer_region: str) -> B
                        **options) for r in ROUTES]
 
     def per_function(name: str, **options: Any) -> list[Metric]:
-        return [metric("AWS/Lambda", name, {"FunctionName": f}, label=f.removeprefix("devops-metrics-"), **options)
-                for f in function_names(chalice_stage)]
+        return [metric("AWS/Lambda", name, {"FunctionName": f}, label=f.removeprefix(names.APP_NAME + "-"), **options)
+                for f in names.functions(chalice_stage)]
 
     api = {"ApiName": API_NAME, "Stage": API_STAGE}
-    table = {"TableName": C.TABLE_NAME_PREFIX + stage}
+    table = {"TableName": names.table(stage)}
     return layout([
-        text(f"# devops-metrics-{chalice_stage} in {region}\nRequests as the app measures them (stage {stage}), "
+        text(f"# {names.api_function(chalice_stage)} in {region}\nRequests as the app measures them (stage {stage}), "
              f"API Gateway, Lambda and DynamoDB. Peer region: {peer_region}."),
         graph("Requests per route", per_route("Requests"), region),
         graph("Client (4xx) and server (5xx) errors per route",
@@ -117,7 +111,7 @@ def replication(stage: str, chalice_stage: str, region: str, peer_region: str) -
 
     rpo = {"horizontal": [{"label": f"RPO target {C.RPO_TARGET_SECONDS} s", "value": C.RPO_TARGET_SECONDS}]}
     return layout([
-        text(f"# devops-metrics-{stage} replication: {region} and {peer_region}\nThe active region replicates "
+        text(f"# {names.table(stage)} replication: {region} and {peer_region}\nThe active region replicates "
              f"(stream, then a sweep every {C.SWEEP_INTERVAL_MINUTES} min). `python -m dr status --stage {stage}` "
              f"shows the same from the tables; dr/RUNBOOK.md says what to do."),
         graph("Stream replication lag, max (s)", both("ReplicationLagSeconds", "stream"), region, stat="Maximum",
@@ -136,7 +130,7 @@ def health(stage: str, chalice_stage: str, region: str, peer_region: str) -> Bod
                 for c in HEALTH_CHECKS]
 
     return layout([
-        text(f"# devops-metrics-{stage} health checks\nEvery {C.HEALTH_CHECK_INTERVAL_MINUTES} minutes in each "
+        text(f"# {names.table(stage)} health checks\nEvery {C.HEALTH_CHECK_INTERVAL_MINUTES} minutes in each "
              f"region; 1 = failed, 0 = passed, no point = the check did not run (that raises the alarm too)."),
         graph(f"Health checks in {region} (1 = failed)", checks(region), region, stat="Maximum",
               yAxis={"left": {"min": 0, "max": 1}}),
@@ -167,10 +161,10 @@ def dora(stage: str, chalice_stage: str, region: str, peer_region: str) -> Body:
 
 def pipeline(stage: str, chalice_stage: str, region: str, peer_region: str) -> Body:
     """Builds and pipeline executions. The pipeline runs in us-east-1 whatever region shows this."""
-    project = {"ProjectName": f"devops-metrics-{stage}-build"}
+    project = {"ProjectName": names.build_project(stage)}
     where = PIPELINE_REGION
     return layout([
-        text(f"# devops-metrics-{stage} delivery\nCodeBuild project devops-metrics-{stage}-build and the "
+        text(f"# {names.table(stage)} delivery\nCodeBuild project {names.build_project(stage)} and the "
              f"pipeline's executions, both in {where}."),
         graph("Build success rate (%)", [
             [{"expression": "100 * succeeded / builds", "id": "rate", "label": "success rate"}],
@@ -190,5 +184,5 @@ BUILDERS = {"overview": overview, "replication": replication, "health": health, 
 
 def bodies(stage: str, chalice_stage: str, region: str, peer_region: str) -> dict[str, Body]:
     """Dashboard name -> body, for every topic."""
-    return {dashboard_name(chalice_stage, topic): BUILDERS[topic](stage, chalice_stage, region, peer_region)
+    return {names.dashboard(chalice_stage, topic): BUILDERS[topic](stage, chalice_stage, region, peer_region)
             for topic in TOPICS}

@@ -23,36 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from tabulate import tabulate
 
+from chalicelib import constants as C
+from chalicelib import names
+from chalicelib.aws_errors import AWS_ERRORS, first_line, is_missing_stack
 from dashboards import bodies as B
 from dashboards import template as T
 from dashboards.references import STAGES_FILE, alarm_parameters, load_stages
-from dr.regions import DR_REGION, PRIMARY_REGION
+from ops.regions import Regions
+from ops.stacks import deploy_stack
 
 OK, FAILED = 0, 1
 FIXED_PARAMETERS = ("Stage", "ChaliceStage", "AlertTopicArn")  # the rest are thresholds, from stages.json
 PENDING = "PendingConfirmation"  # SNS's SubscriptionArn for an address that has not confirmed yet
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def regional_stack(stage: str) -> str:
-    return f"devops-metrics-{stage}"
-
-
-def monitoring_stack(stage: str) -> str:
-    return f"devops-metrics-{stage}-monitoring"
-
-
-def chalice_stages(stage: str) -> dict[str, str]:
-    """Region -> the chalice stage deployed there (the table stage is the same in both)."""
-    return {PRIMARY_REGION: stage, DR_REGION: f"{stage}-dr"}
-
-
-def peer(region: str) -> str:
-    return DR_REGION if region == PRIMARY_REGION else PRIMARY_REGION
 
 
 def validate_stages(stages: Mapping[str, Any]) -> list[str]:
@@ -80,80 +65,39 @@ class Report:
         print(f"  {region} {kind} {name}: {result}", file=sys.stderr, flush=True)
 
     def table(self) -> str:
-        return tabulate(self.rows, headers=["region", "what", "name", "result"])
+        return str(tabulate(self.rows, headers=["region", "what", "name", "result"]))
 
 
 class RegionDeployer:
     """One region's share of a deploy."""
 
-    def __init__(self, stage: str, region: str, report: Report, endpoint_url: str | None = None) -> None:
-        self.stage, self.region, self.report = stage, region, report
-        self.chalice_stage = chalice_stages(stage)[region]
-        self._endpoint_url = endpoint_url
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region, endpoint_url=self._endpoint_url)
+    def __init__(self, regions: Regions, region: str, report: Report) -> None:
+        self.regions, self.stage, self.region, self.report = regions, regions.stage, region, report
+        self.chalice_stage = names.chalice_stage(self.stage, region)
 
     def alert_topic_arn(self) -> str:
-        name = regional_stack(self.stage)
+        name = names.regional_stack(self.stage)
         try:
-            stack = self.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
-        except ClientError as error:
-            if "does not exist" in str(error):
+            outputs = self.regions.regional_outputs(self.region)
+        except AWS_ERRORS as error:
+            if is_missing_stack(error):
                 raise SystemExit(f"error: the regional stack {name} is not in {self.region}; deploy dr/regional.yaml "
-                                 f"there first (see README)") from None
+                                 f"there first (see docs/deploying.md)") from None
             raise
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         if "AlertTopicArn" not in outputs:
-            raise SystemExit(f"error: {name} in {self.region} has no AlertTopicArn output ({stack['StackStatus']})")
+            raise SystemExit(f"error: {name} in {self.region} has no AlertTopicArn output")
         self.report.add(self.region, "topic", outputs["AlertTopicArn"], "read from " + name)
         return outputs["AlertTopicArn"]
 
     def deploy_stack(self, parameters: Mapping[str, str]) -> str:
         """Create or update the monitoring stack and wait; returns created, updated or up to date."""
-        cfn = self.client("cloudformation")
-        name = monitoring_stack(self.stage)
-        args: dict[str, Any] = {
-            "StackName": name,
-            "TemplateBody": T.ALARMS_TEMPLATE.read_text(),
-            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            "Tags": [{"Key": "application", "Value": "devops-metrics"}, {"Key": "stage", "Value": self.stage}],
-        }
-        if self._stack_exists(cfn, name):
-            try:
-                cfn.update_stack(**args)
-            except ClientError as error:
-                if "No updates are to be performed" not in str(error):
-                    raise
-                return "up to date"
-            waiter, result = "stack_update_complete", "updated"
-        else:
-            cfn.create_stack(**args, OnFailure="DELETE")  # a failed first create leaves nothing behind
-            waiter, result = "stack_create_complete", "created"
-        try:
-            cfn.get_waiter(waiter).wait(StackName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
-        except WaiterError as error:
-            raise SystemExit(f"error: stack {name} in {self.region} did not finish: {error}; "
-                             f"see its events in the CloudFormation console") from None
-        return result
-
-    def _stack_exists(self, cfn: Any, name: str) -> bool:
-        try:
-            status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
-        except ClientError as error:
-            if "does not exist" in str(error):
-                return False
-            raise
-        if status == "ROLLBACK_COMPLETE":
-            raise SystemExit(f"error: stack {name} in {self.region} failed to create earlier and cannot be updated; "
-                             f"delete it (aws cloudformation delete-stack --region {self.region} --stack-name {name}) "
-                             f"and run this again")
-        return bool(status != "DELETE_COMPLETE")
+        return deploy_stack(self.regions.cloudformation(self.region), self.region, names.monitoring_stack(self.stage),
+                            T.ALARMS_TEMPLATE, parameters, tags={"stage": self.stage}, max_attempts=120)
 
     def subscribe(self, topic_arn: str, emails: list[str]) -> None:
         """Subscribe each address once: an address already listed (confirmed or pending) is left alone,
         so a re-run does not send another confirmation e-mail."""
-        sns = self.client("sns")
+        sns = self.regions.sns(self.region)
         existing: dict[str, str] = {}
         for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
             for sub in page["Subscriptions"]:
@@ -172,8 +116,8 @@ class RegionDeployer:
             self.report.add(self.region, "e-mail", endpoint, "not in stages.json (left alone)")
 
     def put_dashboards(self) -> None:
-        cloudwatch = self.client("cloudwatch")
-        for name, body in B.bodies(self.stage, self.chalice_stage, self.region, peer(self.region)).items():
+        cloudwatch = self.regions.cloudwatch(self.region)
+        for name, body in B.bodies(self.stage, self.chalice_stage, self.region, names.peer_region(self.region)).items():
             answer = cloudwatch.put_dashboard(DashboardName=name, DashboardBody=json.dumps(body))
             messages = answer.get("DashboardValidationMessages", [])
             for message in messages:
@@ -184,8 +128,7 @@ class RegionDeployer:
     def run(self, stages: Mapping[str, Any]) -> None:
         topic_arn = self.alert_topic_arn()
         parameters = alarm_parameters(self.stage, self.chalice_stage, topic_arn, stages)
-        name = monitoring_stack(self.stage)
-        self.report.add(self.region, "stack", name, self.deploy_stack(parameters))
+        self.report.add(self.region, "stack", names.monitoring_stack(self.stage), self.deploy_stack(parameters))
         self.subscribe(topic_arn, list(stages[self.stage]["alert_emails"]))
         self.put_dashboards()
 
@@ -198,8 +141,9 @@ def deploy(stage: str, stages_file: Path = STAGES_FILE, endpoint_url: str | None
     if stage not in stages:
         raise SystemExit(f"error: stage {stage!r} is not in {stages_file} (it has {', '.join(sorted(stages))})")
     report = Report()
-    for region in (PRIMARY_REGION, DR_REGION):
-        RegionDeployer(stage, region, report, endpoint_url).run(stages)
+    regions = Regions(stage, endpoint_url)
+    for region in C.REGIONS:
+        RegionDeployer(regions, region, report).run(stages)
     return report
 
 
@@ -208,14 +152,14 @@ def console_url(region: str, name: str) -> str:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    print(f"Deploying the devops-metrics-{args.stage} alarms and dashboards to {PRIMARY_REGION} and {DR_REGION}",
+    print(f"Deploying the {names.table(args.stage)} alarms and dashboards to {' and '.join(C.REGIONS)}",
           file=sys.stderr)
     report = deploy(args.stage, args.stages_file, args.endpoint_url)
     print(report.table())
     if not args.endpoint_url:
         print("\nDashboards:")
-        for region, chalice_stage in chalice_stages(args.stage).items():
-            print(f"  {console_url(region, B.dashboard_name(chalice_stage, 'overview'))}")
+        for region, chalice_stage in names.chalice_stages(args.stage).items():
+            print(f"  {console_url(region, names.dashboard(chalice_stage, 'overview'))}")
     if any(row[3].endswith("confirmation e-mail sent") for row in report.rows):
         print("\nEach new address must confirm the subscription e-mail before alerts reach it.")
     if not load_stages(args.stages_file)[args.stage]["alert_emails"]:
@@ -225,8 +169,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    chalice_stage = chalice_stages(args.stage)[args.region]
-    print(json.dumps(B.bodies(args.stage, chalice_stage, args.region, peer(args.region)), indent=2))
+    chalice_stage = names.chalice_stage(args.stage, args.region)
+    print(json.dumps(B.bodies(args.stage, chalice_stage, args.region, names.peer_region(args.region)), indent=2))
     return OK
 
 
@@ -242,7 +186,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(run=cmd_deploy)
     render = commands.add_parser("render", help="print one region's dashboard bodies as JSON")
     render.add_argument("--stage", required=True, help="table stage (dev, prod)")
-    render.add_argument("--region", choices=(PRIMARY_REGION, DR_REGION), default=PRIMARY_REGION)
+    render.add_argument("--region", choices=C.REGIONS, default=C.PRIMARY_REGION)
     render.set_defaults(run=cmd_render)
     return root
 
@@ -251,6 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (ClientError, BotoCoreError) as error:
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+    except AWS_ERRORS as error:
+        print(f"error: {first_line(error)}", file=sys.stderr)
         return FAILED

@@ -1,5 +1,5 @@
 """Every metric the dashboards and the alarms reference, as (namespace, name, dimensions), so that a
-test can prove each one is a metric the code emits (DESIGN.md: "Health, alerts, dashboards")."""
+test can prove each one is a metric the code emits (docs/monitoring.md)."""
 from __future__ import annotations
 
 import json
@@ -8,12 +8,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from chalicelib import names
 from dashboards import bodies as B
 from dashboards import template as T
 
 STAGES_FILE = Path(__file__).resolve().parent / "stages.json"
-# A placeholder for the topic: the alarms' metrics do not depend on it.
-_PLACEHOLDER_TOPIC = "arn:aws:sns:{region}:123456789012:devops-metrics-{stage}-alerts"
+# A placeholder account for the topic: the alarms' metrics do not depend on it.
+_PLACEHOLDER_ACCOUNT = "123456789012"
 
 Dimensions = frozenset[tuple[str, str | None]]
 MetricRef = tuple[str, str, Dimensions]  # (namespace, metric name, {(dimension, value or None)})
@@ -86,7 +87,7 @@ def referenced_metrics(stage: str, chalice_stage: str, region: str, peer_region:
     refs: set[MetricRef] = set()
     for body in B.bodies(stage, chalice_stage, region, peer_region).values():
         refs.update(dashboard_metrics(body))
-    topic = _PLACEHOLDER_TOPIC.format(region=region, stage=stage)
+    topic = names.alert_topic_arn(region, _PLACEHOLDER_ACCOUNT, stage)
     parameters = alarm_parameters(stage, chalice_stage, topic, load_stages(stages_file))
     refs.update(alarm_metrics(T.resolved_alarms(parameters, region)))
     return refs

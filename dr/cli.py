@@ -16,25 +16,20 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime, timezone
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from tabulate import tabulate
 
 from chalicelib import constants as C
-from chalicelib.errors import ApiError
+from chalicelib import names
+from chalicelib.aws_errors import AWS_ERRORS, first_line
 from chalicelib.replication import ReplicationSweep, Replicator
+from chalicelib.times import utc_now as now
 from dr import failover as fo
 from dr import verify as vf
-from dr.regions import PRIMARY_REGION, REGIONS, Regions
+from ops.regions import Regions
 
 OK, FAILED, USAGE = 0, 1, 2
-_FAILURES = (ApiError, ClientError, BotoCoreError)
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def emit(args: argparse.Namespace, data: Any, table: str) -> None:
@@ -42,25 +37,25 @@ def emit(args: argparse.Namespace, data: Any, table: str) -> None:
 
 
 def region_status(regions: Regions, region: str) -> dict[str, Any]:
-    store = regions.store(region)
+    control = regions.control(region)
     row: dict[str, Any] = {"region": region, "table": regions.table_name}
     try:
-        described = store.call("describe_table", TableName=regions.table_name)["Table"]
+        described = regions.table(region).describe()
         row.update(table_status=described["TableStatus"], items=described.get("ItemCount"))
         role = fo.active_role(regions, region)
         row.update(role=role.name, active_region=role.active_region, epoch=role.epoch)
-        heartbeat = store.get_control(C.HEARTBEAT_SK)
+        heartbeat = control.get(C.HEARTBEAT_SK)
         row["replication_lag_seconds"] = heartbeat.get("lag_seconds") if heartbeat else None
         row["last_heartbeat"] = heartbeat.get("updated_at") if heartbeat else None
-        checkpoint = store.get_control(C.SWEEP_CHECKPOINT_SK)
+        checkpoint = control.get(C.SWEEP_CHECKPOINT_SK)
         row["last_sweep"] = checkpoint.get("updated_at") if checkpoint else None
-    except _FAILURES as error:
-        row.update(table_status="UNREACHABLE", error=str(error).splitlines()[0][:120])
+    except AWS_ERRORS as error:
+        row.update(table_status="UNREACHABLE", error=first_line(error)[:120])
     return row
 
 
 def cmd_status(args: argparse.Namespace, regions: Regions) -> int:
-    rows = [region_status(regions, region) for region in REGIONS]
+    rows = [region_status(regions, region) for region in C.REGIONS]
     columns = ["region", "table_status", "items", "role", "active_region", "epoch", "replication_lag_seconds",
                "last_heartbeat", "last_sweep"]
     table = tabulate([[r.get(c, "") if r.get(c) is not None else "-" for c in columns] for r in rows],
@@ -70,7 +65,7 @@ def cmd_status(args: argparse.Namespace, regions: Regions) -> int:
 
 
 def _source_and_replica(regions: Regions) -> tuple[str, str]:
-    active = fo.active_role(regions, PRIMARY_REGION).active_region
+    active = fo.active_role(regions, C.PRIMARY_REGION).active_region
     return active, regions.peer(active)
 
 
@@ -78,7 +73,7 @@ def cmd_replicate(args: argparse.Namespace, regions: Regions) -> int:
     source, replica = _source_and_replica(regions)
     print(f"replicating {source} -> {replica} ({'full copy' if args.full else 'changes since the checkpoint'})...",
           file=sys.stderr)
-    sweep = ReplicationSweep(regions.store(source), Replicator(regions.store(replica), source))
+    sweep = ReplicationSweep(regions.table(source), Replicator(regions.table(replica), source))
     report = sweep.run(now(), budget_seconds=args.budget, full=args.full).as_dict()
     report.update(source=source, replica=replica)
     emit(args, report, tabulate(sorted(report.items()), headers=["", ""]))
@@ -88,16 +83,16 @@ def cmd_replicate(args: argparse.Namespace, regions: Regions) -> int:
 def cmd_verify(args: argparse.Namespace, regions: Regions) -> int:
     source, replica = _source_and_replica(regions)
     print(f"comparing {source} (source) with {replica} (replica)...", file=sys.stderr)
-    differences = vf.compare(regions.store(source), regions.store(replica))
+    differences = vf.compare(regions.table(source), regions.table(replica))
     result: dict[str, Any] = {"source": source, "replica": replica, "differences": len(differences),
                               "by_problem": {}, "sample": [d.as_dict() for d in differences[:20]]}
     for d in differences:
         result["by_problem"][d.problem] = result["by_problem"].get(d.problem, 0) + 1
     if args.repair:
         deadline = time.monotonic() + args.budget
-        result["repaired"] = vf.repair(differences, regions.store(source), regions.store(replica), now(), deadline,
+        result["repaired"] = vf.repair(differences, regions.table(source), regions.table(replica), now(), deadline,
                                        progress=lambda n: print(f"  repaired {n}...", file=sys.stderr))
-        result["remaining"] = len(vf.compare(regions.store(source), regions.store(replica)))
+        result["remaining"] = len(vf.compare(regions.table(source), regions.table(replica)))
     summary = tabulate(sorted(result["by_problem"].items()) or [["none", 0]], headers=["difference", "keys"])
     text = f"{source} -> {replica}: {len(differences)} difference(s)\n\n{summary}"
     if "repaired" in result:
@@ -117,7 +112,7 @@ def _confirm(args: argparse.Namespace, question: str) -> bool:
 
 
 def _failover(args: argparse.Namespace, regions: Regions, to_region: str) -> int:
-    if not _confirm(args, f"Fail devops-metrics-{args.stage} over to {to_region}?"):
+    if not _confirm(args, f"Fail {names.table(args.stage)} over to {to_region}?"):
         return FAILED
     try:
         report = fo.failover(regions, to_region, force=args.force, step=lambda line: print(f"  {line}",
@@ -135,7 +130,7 @@ def cmd_failover(args: argparse.Namespace, regions: Regions) -> int:
 
 
 def cmd_failback(args: argparse.Namespace, regions: Regions) -> int:
-    return _failover(args, regions, PRIMARY_REGION)
+    return _failover(args, regions, C.PRIMARY_REGION)
 
 
 def cmd_drill(args: argparse.Namespace, regions: Regions) -> int:
@@ -172,7 +167,7 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--budget", type=float, default=600.0, help="seconds before stopping (default 600)")
     verify.set_defaults(run=cmd_verify)
     over = commands.add_parser("failover", parents=[common], help="make another region active")
-    over.add_argument("--to", required=True, choices=REGIONS)
+    over.add_argument("--to", required=True, choices=C.REGIONS)
     over.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     over.add_argument("--force", action="store_true", help="skip the replication-lag preflight")
     over.set_defaults(run=cmd_failover)
@@ -194,6 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     regions = Regions(args.stage, args.endpoint_url)
     try:
         return int(args.run(args, regions))
-    except _FAILURES as error:
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+    except AWS_ERRORS as error:
+        print(f"error: {first_line(error)}", file=sys.stderr)
         return FAILED

@@ -15,16 +15,18 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import requests
 
 from chalicelib import constants as C
+from chalicelib import keys as K
+from chalicelib.times import utc_now
 from dr import failover as fo
 from dr import verify as vf
-from dr.regions import DR_REGION, PRIMARY_REGION, Regions
+from ops.regions import Regions
 
 
 @dataclass
@@ -75,7 +77,7 @@ class WriteLoad:
                 pass
 
 
-def _until(predicate: Any, timeout: float, every: float = 0.25) -> float | None:
+def _until(predicate: Callable[[], bool], timeout: float, every: float = 0.25) -> float | None:
     """Seconds until predicate() is true, or None on timeout."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -103,25 +105,24 @@ def _accepts_write(url: str, run_id: str) -> bool:
 
 
 def _stored_ids(regions: Regions, region: str, ids: list[str]) -> set[str]:
-    keys = [{"pk": {"S": C.IDEMPOTENCY_PK_PREFIX + i}, "sk": {"S": C.IDEMPOTENCY_SK}} for i in ids]
-    found = regions.store(region).batch_get(keys, f"pk, {C.TOMBSTONE_ATTRIBUTE}")
-    return {item["pk"]["S"][len(C.IDEMPOTENCY_PK_PREFIX):] for item in found if C.TOMBSTONE_ATTRIBUTE not in item}
+    found = regions.table(region).batch_get([K.idempotency_key(i) for i in ids], f"pk, {C.TOMBSTONE_ATTRIBUTE}")
+    return {item["pk"]["S"][len(C.IDEMPOTENCY_PK_PREFIX):] for item in found if not K.is_tombstone(item)}
 
 
 def run_drill(regions: Regions, primary_url: str, standby_url: str, switch_url: str, rate: float = 10.0,
-              warmup: float = 5.0, say: Any = print) -> DrillResult:
+              warmup: float = 5.0, say: Callable[[str], None] = print) -> DrillResult:
     result = DrillResult()
     run_id = uuid.uuid4().hex[:6]
-    if fo.active_role(regions, PRIMARY_REGION).active_region != PRIMARY_REGION:
+    if fo.active_role(regions, C.PRIMARY_REGION).active_region != C.PRIMARY_REGION:
         raise fo.FailoverRefused("us-east-1 must be active before a drill; run `python -m dr failback` first.")
     load = WriteLoad(primary_url, rate, run_id)
     load.start()
     say(f"write load: {rate:g}/s on {primary_url}; warming up {warmup:g} s")
     time.sleep(warmup)
 
-    requests.post(f"{switch_url}/_outage/{PRIMARY_REGION}", timeout=5).raise_for_status()
+    requests.post(f"{switch_url}/_outage/{C.PRIMARY_REGION}", timeout=5).raise_for_status()
     outage_at, outage_wall = time.monotonic(), time.time()
-    say(f"{PRIMARY_REGION} taken away")
+    say(f"{C.PRIMARY_REGION} taken away")
     detected = _until(lambda: _health_failed(primary_url), timeout=120)
     result.detection_seconds = round(detected, 3) if detected is not None else None
     say(f"detected by the deep health check after {result.detection_seconds} s")
@@ -129,35 +130,35 @@ def run_drill(regions: Regions, primary_url: str, standby_url: str, switch_url: 
 
     started = time.monotonic()
     try:
-        fo.failover(regions, DR_REGION, step=lambda line: say(f"  {line}"))
+        fo.failover(regions, C.DR_REGION, step=lambda line: say(f"  {line}"))
     except fo.FailoverRefused as refused:
         say(f"preflight refused ({refused}); failing over with --force")
         result.forced = True
-        fo.failover(regions, DR_REGION, force=True, step=lambda line: say(f"  {line}"))
+        fo.failover(regions, C.DR_REGION, force=True, step=lambda line: say(f"  {line}"))
     result.failover_seconds = round(time.monotonic() - started, 3)
     _until(lambda: _accepts_write(standby_url, run_id), timeout=300)
     result.rto_seconds = round(time.monotonic() - outage_at, 3)
-    say(f"{DR_REGION} accepts writes: RTO {result.rto_seconds} s")
+    say(f"{C.DR_REGION} accepts writes: RTO {result.rto_seconds} s")
 
     acked = {i: t for i, t in load.acked.items() if t <= outage_wall}
     result.writes_acknowledged = len(acked)
-    lost = set(acked) - _stored_ids(regions, DR_REGION, list(acked))
+    lost = set(acked) - _stored_ids(regions, C.DR_REGION, list(acked))
     result.rpo_lost_writes = len(lost)
     result.rpo_seconds = round(max((outage_wall - acked[i] for i in lost), default=0.0), 3)
-    say(f"RPO: {len(lost)} of {len(acked)} acknowledged writes missing in {DR_REGION}")
+    say(f"RPO: {len(lost)} of {len(acked)} acknowledged writes missing in {C.DR_REGION}")
 
-    requests.delete(f"{switch_url}/_outage/{PRIMARY_REGION}", timeout=5).raise_for_status()
-    say(f"{PRIMARY_REGION} is back")
+    requests.delete(f"{switch_url}/_outage/{C.PRIMARY_REGION}", timeout=5).raise_for_status()
+    say(f"{C.PRIMARY_REGION} is back")
     _until(lambda: not _health_failed(primary_url), timeout=60)
     result.fenced_primary_refused_write = not _accepts_write(primary_url, run_id)
     say(f"the returning primary refuses writes: {result.fenced_primary_refused_write}")
 
     started = time.monotonic()
-    fo.failover(regions, PRIMARY_REGION, force=True, step=lambda line: say(f"  {line}"))
+    fo.failover(regions, C.PRIMARY_REGION, force=True, step=lambda line: say(f"  {line}"))
     result.failback_seconds = round(time.monotonic() - started, 3)
-    source, replica = regions.store(PRIMARY_REGION), regions.store(DR_REGION)
+    source, replica = regions.table(C.PRIMARY_REGION), regions.table(C.DR_REGION)
     differences = vf.compare(source, replica)
-    vf.repair(differences, source, replica, datetime.now(timezone.utc), time.monotonic() + 300)
+    vf.repair(differences, source, replica, utc_now(), time.monotonic() + 300)
     for _ in range(20):  # let the stream deliver what the failback itself wrote
         result.differences_after_failback = len(vf.compare(source, replica))
         if result.differences_after_failback == 0:
@@ -180,4 +181,4 @@ def format_result(result: DrillResult) -> str:
         ["failback command", f"{result.failback_seconds} s"],
         ["differences after failback", result.differences_after_failback],
     ]
-    return tabulate(rows, headers=["measure", "value"])
+    return str(tabulate(rows, headers=["measure", "value"]))

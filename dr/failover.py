@@ -17,17 +17,18 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib import constants as C
-from chalicelib.errors import ApiError
-from chalicelib.models import format_timestamp, parse_events
+from chalicelib import names
+from chalicelib.aws_errors import AWS_ERRORS
+from chalicelib.checks import age_seconds
+from chalicelib.models import parse_events
 from chalicelib.replication import ReplicationSweep, Replicator
 from chalicelib.role import RegionRole, current_role
-from dr.regions import Regions
+from chalicelib.times import format_time, utc_now
+from ops.regions import Regions
 
 Step = Callable[[str], None]
 
@@ -52,14 +53,14 @@ class FailoverReport:
 
 def active_role(regions: Regions, region: str) -> RegionRole:
     """What `region` would decide, reading both records as the app does."""
-    return current_role(regions.store(region), regions.settings(region), regions.store(regions.peer(region)))
+    return current_role(regions.control(region), regions.settings(region), regions.control(regions.peer(region)))
 
 
 def reachable(regions: Regions, region: str) -> bool:
     try:
-        regions.store(region).table_status()
+        regions.table(region).status()
         return True
-    except (ApiError, ClientError, BotoCoreError):
+    except AWS_ERRORS:
         return False
 
 
@@ -67,20 +68,20 @@ def preflight(regions: Regions, to_region: str, force: bool, now: datetime) -> l
     """Reasons not to fail over to `to_region`; empty when it is safe."""
     problems = []
     try:
-        status = regions.store(to_region).table_status()
+        status = regions.table(to_region).status()
         if status != "ACTIVE":
             problems.append(f"the {to_region} table is {status}, not ACTIVE")
-    except (ApiError, ClientError, BotoCoreError) as error:
+    except AWS_ERRORS as error:
         return [f"the {to_region} table cannot be reached: {error}"]
     if force:
         return problems
-    heartbeat = regions.store(to_region).get_control(C.HEARTBEAT_SK)
+    heartbeat = regions.control(to_region).get(C.HEARTBEAT_SK)
     if heartbeat is None:
         problems.append(f"no replication heartbeat has reached {to_region}: its data may be incomplete "
                         f"(run `python -m dr replicate`, or pass --force)")
     else:
         lag = float(heartbeat.get("lag_seconds", 0))
-        age = (now - datetime.fromisoformat(str(heartbeat["updated_at"]))).total_seconds()
+        age = age_seconds(heartbeat, now)
         if lag > C.RPO_TARGET_SECONDS or age > C.REPLICATION_STALL_SECONDS:
             problems.append(f"replication into {to_region} is behind (lag {lag:.1f} s, last heartbeat "
                             f"{age:.0f} s ago; target {C.RPO_TARGET_SECONDS} s): run `python -m dr replicate` "
@@ -89,7 +90,7 @@ def preflight(regions: Regions, to_region: str, force: bool, now: datetime) -> l
 
 
 def failover(regions: Regions, to_region: str, force: bool = False, step: Step = print,
-             now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> FailoverReport:
+             now: Callable[[], datetime] = utc_now) -> FailoverReport:
     started = time.monotonic()
     from_region = regions.peer(to_region)
     role = active_role(regions, to_region)
@@ -111,7 +112,7 @@ def failover(regions: Regions, to_region: str, force: bool = False, step: Step =
         _record(regions, from_region, to_region, epoch, now())
         report.fenced_old_region = True
         done("fence", region=from_region, epoch=epoch)
-        sweep = ReplicationSweep(regions.store(from_region), Replicator(regions.store(to_region), from_region))
+        sweep = ReplicationSweep(regions.table(from_region), Replicator(regions.table(to_region), from_region))
         report.final_sweep = sweep.run(now()).as_dict()
         done("final sweep", copied=report.final_sweep["copied"], found=report.final_sweep["changes_found"])
     else:
@@ -129,12 +130,9 @@ def failover(regions: Regions, to_region: str, force: bool = False, step: Step =
 
 def _record(regions: Regions, in_region: str, active_region: str, epoch: int, now: datetime) -> None:
     """Write the failover record, never lowering an epoch already there."""
-    regions.store(in_region).call(
-        "put_item", TableName=regions.table_name,
-        Item={"pk": {"S": C.CONTROL_PK}, "sk": {"S": C.FAILOVER_SK}, "active_region": {"S": active_region},
-              "epoch": {"N": str(epoch)}, "updated_at": {"S": format_timestamp(now)}},
-        ConditionExpression="attribute_not_exists(epoch) OR epoch < :e",
-        ExpressionAttributeValues={":e": {"N": str(epoch)}})
+    if not regions.control(in_region).put_failover(active_region, epoch, now):
+        raise FailoverRefused(f"{in_region} already holds failover epoch {epoch} or a later one: another "
+                              f"failover ran meanwhile; see python -m dr status")
 
 
 def _notify(regions: Regions, to_region: str, from_region: str, epoch: int, old_alive: bool) -> None:
@@ -144,13 +142,13 @@ def _notify(regions: Regions, to_region: str, from_region: str, epoch: int, old_
     body = {"event": "failover", "active_region": to_region, "previous_region": from_region, "epoch": epoch,
             "old_region_fenced": old_alive,
             "next": "Verify with `python -m dr status` and `python -m dr verify`; see dr/RUNBOOK.md."}
-    regions.client("sns", to_region).publish(
-        TopicArn=topic, Subject=f"[devops-metrics-{regions.stage}] failover to {to_region} (epoch {epoch})",
+    regions.sns(to_region).publish(
+        TopicArn=topic, Subject=f"[{names.table(regions.stage)}] failover to {to_region} (epoch {epoch})",
         Message=json.dumps(body, indent=2))
 
 
 def _record_incident(regions: Regions, to_region: str, from_region: str, epoch: int, now: datetime) -> None:
     event = {"kind": "incident", "service": C.DELIVERY_SERVICE, "environment": regions.stage,
-             "id": f"failover-epoch-{epoch}", "opened_at": format_timestamp(now), "severity": "sev1",
+             "id": f"failover-epoch-{epoch}", "opened_at": format_time(now), "severity": "sev1",
              "attributes": {"failover_from": from_region, "failover_to": to_region, "epoch": str(epoch)}}
-    regions.store(to_region).put_events(parse_events(event, now), now)
+    regions.events(to_region).put_events(parse_events(event, now), now)

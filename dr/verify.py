@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import constants as C
-from chalicelib.replication import Change, Replicator, scan_table
-from chalicelib.store import MetricsStore, is_tombstone
+from chalicelib import keys as K
+from chalicelib.dynamodb import Table
+from chalicelib.replication import Change, Replicator
 
 # What a replica can get wrong about a key.
 MISSING = "missing"  # live in the source, absent (or deleted) in the replica
@@ -29,18 +30,18 @@ class Difference:
         return asdict(self)
 
 
-def live_versions(store: MetricsStore) -> dict[tuple[str, str], int]:
+def live_versions(table: Table) -> dict[tuple[str, str], int]:
     """key -> version of every replicated, non-deleted data item (parallel segmented Scan)."""
     versions: dict[tuple[str, str], int] = {}
-    for page in scan_table(store, C.SCAN_SEGMENTS, projection=f"pk, sk, version, {C.TOMBSTONE_ATTRIBUTE}"):
+    for page in table.scan_pages(projection=f"pk, sk, version, {C.TOMBSTONE_ATTRIBUTE}"):
         for item in page:
-            if item["pk"]["S"] in (C.CONTROL_PK, C.HEARTBEAT_PK) or is_tombstone(item):
+            if item["pk"]["S"] in (C.CONTROL_PK, C.HEARTBEAT_PK) or K.is_tombstone(item):
                 continue  # per-region control items and each source's heartbeat are not data
-            versions[(item["pk"]["S"], item["sk"]["S"])] = int(item.get("version", {"N": "0"})["N"])
+            versions[K.key_tuple(item)] = K.version_of(item)
     return versions
 
 
-def compare(source: MetricsStore, replica: MetricsStore) -> list[Difference]:
+def compare(source: Table, replica: Table) -> list[Difference]:
     ours, theirs = live_versions(source), live_versions(replica)
     differences = []
     for key in sorted(ours.keys() | theirs.keys()):
@@ -57,19 +58,19 @@ def compare(source: MetricsStore, replica: MetricsStore) -> list[Difference]:
     return differences
 
 
-def repair(differences: list[Difference], source: MetricsStore, replica: MetricsStore, now: datetime,
+def repair(differences: list[Difference], source: Table, replica: Table, now: datetime,
            deadline: float, progress: Callable[[int], None] | None = None) -> int:
     """Copy missing and stale items, delete (tombstone) extra ones. A replica that holds a newer
     version is left alone: it took a write the source never saw, and only an operator can judge it."""
     replicator = Replicator(replica, source.region)
-    to_copy = [{"pk": {"S": d.pk}, "sk": {"S": d.sk}} for d in differences if d.problem in (MISSING, STALE)]
+    to_copy = [K.key(d.pk, d.sk) for d in differences if d.problem in (MISSING, STALE)]
     repaired = 0
     for start in range(0, len(to_copy), C.BATCH_GET_MAX_KEYS):
         items = source.batch_get(to_copy[start:start + C.BATCH_GET_MAX_KEYS])
         repaired += replicator.copy(items, now, deadline).applied
         if progress:
             progress(repaired)
-    extra = [Change({"pk": {"S": d.pk}, "sk": {"S": d.sk}}, None, (d.replica_version or 0) + 1)
+    extra = [Change(K.key(d.pk, d.sk), None, (d.replica_version or 0) + 1)
              for d in differences if d.problem == EXTRA]
     repaired += replicator.apply(extra, now).applied
     return repaired

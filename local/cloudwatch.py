@@ -7,12 +7,19 @@ properties are PutMetricAlarm's arguments, name for name.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dashboards.template import ALARMS_TEMPLATE, resolved_alarms
-from local.emulator import Emulator, load_template
+from chalicelib import names
+from dashboards.template import resolved_alarms
+from local.emulator import Emulator
+from ops.stacks import stack_parameters
+from ops.templates import ALARMS_TEMPLATE, load_template
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+
 
 # Properties of AWS::CloudWatch::Alarm that are not PutMetricAlarm arguments of the same name.
 _NOT_API_ARGUMENTS = frozenset({"Tags"})
@@ -30,7 +37,7 @@ def put_alarm_arguments(properties: Mapping[str, Any]) -> dict[str, Any]:
     return arguments
 
 
-def apply_skipped_alarms(cloudwatch: Any, parameters: Mapping[str, str], region: str,
+def apply_skipped_alarms(cloudwatch: CloudWatchClient, parameters: Mapping[str, str], region: str,
                          template: Path | Mapping[str, Any] = ALARMS_TEMPLATE) -> list[str]:
     """Put every alarm of `template`, resolved with `parameters`, through `cloudwatch` (a boto3
     CloudWatch client of `region`). Idempotent: PutMetricAlarm replaces an alarm of the same name.
@@ -43,15 +50,9 @@ def apply_skipped_alarms(cloudwatch: Any, parameters: Mapping[str, str], region:
     return names
 
 
-def stack_parameters(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
-
-
-def apply_monitoring_stack_alarms(client: Callable[[str, str], Any] | Emulator, region: str, stage: str,
+def apply_monitoring_stack_alarms(emulator: Emulator, region: str, stage: str,
                                   template: Path = ALARMS_TEMPLATE) -> list[str]:
     """After `python -m dashboards deploy` against the emulator: the alarms of the region's stack
     devops-metrics-<stage>-monitoring, with the parameters that stack was deployed with."""
-    factory = client.client if isinstance(client, Emulator) else client
-    parameters = stack_parameters(factory("cloudformation", region), f"devops-metrics-{stage}-monitoring")
-    return apply_skipped_alarms(factory("cloudwatch", region), parameters, region, template)
+    parameters = stack_parameters(emulator.cloudformation(region), names.monitoring_stack(stage))
+    return apply_skipped_alarms(emulator.cloudwatch(region), parameters, region, template)

@@ -12,7 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef
+
 
 MAX_DATUMS_PER_CALL = 1000  # PutMetricData's limit
 
@@ -49,7 +54,7 @@ def metric_data(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 class EmfForwarder:
     """Tails log files (one per region) and forwards their EMF records to the emulator's CloudWatch."""
 
-    def __init__(self, logs: dict[Path, str], cloudwatch: Callable[[str], Any]) -> None:
+    def __init__(self, logs: dict[Path, str], cloudwatch: Callable[[str], CloudWatchClient]) -> None:
         self.logs = logs  # log file -> the region its process runs in
         self.cloudwatch = cloudwatch  # region -> a CloudWatch client
         self.forwarded = 0
@@ -87,6 +92,7 @@ class EmfForwarder:
         client = self.cloudwatch(region)
         for namespace, datums in by_namespace.items():
             for start in range(0, len(datums), MAX_DATUMS_PER_CALL):
-                client.put_metric_data(Namespace=namespace, MetricData=datums[start:start + MAX_DATUMS_PER_CALL])
+                chunk_data = cast("list[MetricDatumTypeDef]", datums[start:start + MAX_DATUMS_PER_CALL])  # EMF JSON
+                client.put_metric_data(Namespace=namespace, MetricData=chunk_data)
                 self.forwarded += len(datums[start:start + MAX_DATUMS_PER_CALL])
             time.sleep(0)

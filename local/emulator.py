@@ -7,19 +7,24 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import requests
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-REGIONAL_TEMPLATE = ROOT / "dr" / "regional.yaml"
+from chalicelib import clients, names
+from ops.stacks import deploy_stack, stack_outputs
+from ops.templates import REGIONAL_TEMPLATE, load_template
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
-
-
-def stack_name(stage: str) -> str:
-    return f"devops-metrics-{stage}"
+EMULATOR_CREDENTIALS = {name.lower(): value for name, value in CREDENTIALS.items()}  # as boto3.client takes them
 
 
 @dataclass
@@ -66,26 +71,24 @@ class Emulator:
         return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": region}
 
     def client(self, service: str, region: str) -> Any:
-        return boto3.client(service, region_name=region, endpoint_url=self.endpoint,
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
-                            aws_session_token="testing")
+        """A client of any service of the emulator, with the operator profile (chalicelib.clients),
+        for the tests; the local stack uses the typed ones below."""
+        return clients.client(service, region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
 
+    def cloudformation(self, region: str) -> CloudFormationClient:
+        return clients.cloudformation(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
 
-def load_template(path: Path) -> dict[str, Any]:
-    """A CloudFormation YAML template as data; short-form intrinsics (!Sub, !Ref...) are kept as text."""
-    class Loader(yaml.SafeLoader):
-        pass
+    def cloudwatch(self, region: str) -> CloudWatchClient:
+        return clients.cloudwatch(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
 
-    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return {f"Fn::{suffix}": loader.construct_scalar(node)}
-        if isinstance(node, yaml.SequenceNode):
-            return {f"Fn::{suffix}": loader.construct_sequence(node, deep=True)}
-        return {f"Fn::{suffix}": loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+    def dynamodb(self, region: str) -> DynamoDBClient:
+        return clients.dynamodb(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
 
-    Loader.add_multi_constructor("!", intrinsic)
-    with open(path) as handle:
-        return yaml.load(handle, Loader=Loader)  # noqa: S506 - SafeLoader subclass
+    def sns(self, region: str) -> SNSClient:
+        return clients.sns(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
+
+    def sqs(self, region: str) -> SQSClient:
+        return clients.sqs(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
 
 
 def deploy_regional_stack(emulator: Emulator, region: str, stage: str) -> dict[str, str]:
@@ -95,21 +98,17 @@ def deploy_regional_stack(emulator: Emulator, region: str, stage: str) -> dict[s
     those are applied here through the DynamoDB API, from the same template, so the emulated table
     is configured as the template says.
     """
-    cfn = emulator.client("cloudformation", region)
-    name = stack_name(stage)
-    existing = {s["StackName"] for s in cfn.list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]}
-    if name not in existing:
-        cfn.create_stack(StackName=name, TemplateBody=REGIONAL_TEMPLATE.read_text(),
-                         Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}])
-        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
+    cfn = emulator.cloudformation(region)
+    name = names.regional_stack(stage)
+    deploy_stack(cfn, region, name, REGIONAL_TEMPLATE, {"Stage": stage}, delay=1, max_attempts=60)
+    outputs = stack_outputs(cfn, name)
     _apply_skipped_table_properties(emulator, region, outputs["TableName"])
     return outputs
 
 
 def _apply_skipped_table_properties(emulator: Emulator, region: str, table_name: str) -> None:
     props = load_template(REGIONAL_TEMPLATE)["Resources"]["MetricsTable"]["Properties"]
-    ddb = emulator.client("dynamodb", region)
+    ddb = emulator.dynamodb(region)
     ttl = props["TimeToLiveSpecification"]
     current = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]["TimeToLiveStatus"]
     if ttl["Enabled"] and current != "ENABLED":

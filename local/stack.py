@@ -5,27 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 import requests
 
-from local.alert_console import AlertConsole, subscribe_queue
+from chalicelib import names
+from chalicelib.constants import DR_REGION, PRIMARY_REGION
+from local.alert_console import QUEUE_NAME, AlertConsole
 from local.cloudwatch import apply_monitoring_stack_alarms
 from local.demo import load_demo_data
 from local.emf import EmfForwarder
-from local.emulator import ROOT, Emulator, clean_env, deploy_all
+from local.emulator import Emulator, clean_env, deploy_all
+from local.harness import Inbox, free_port
 from local.outage import RegionSwitch
+from ops.templates import ROOT
 
 STAGE = "dev"  # the primary's stage; the standby runs its DR twin, dev-dr
-PRIMARY_REGION = "us-east-1"
-DR_REGION = "us-west-2"
 LOG_DIR = ROOT / ".local-stack"
 STATE_FILE = LOG_DIR / "stack.json"  # how to reach the running stack: `python -m local run` reads it
 
@@ -59,15 +60,15 @@ class LocalStack:
         LOG_DIR.mkdir(exist_ok=True)
         _step(f"starting moto's server behind a region switch on port {self.moto_port} "
               f"(log: {LOG_DIR / 'moto.log'})")
-        self.backend = Emulator.start(_free_port(), LOG_DIR / "moto.log")
+        self.backend = Emulator.start(free_port(), LOG_DIR / "moto.log")
         self.switch = RegionSwitch(self.moto_port, self.backend.endpoint)
         self.switch.start()
         self.emulator = Emulator(f"http://127.0.0.1:{self.moto_port}")
         _step(f"deploying dr/regional.yaml (stage {STAGE}) to {PRIMARY_REGION} and {DR_REGION}")
         self.outputs = deploy_all(self.emulator, STAGE, (PRIMARY_REGION, DR_REGION))
         self._deploy_monitoring()
-        for region, stage, port in ((PRIMARY_REGION, STAGE, self.primary_port),
-                                    (DR_REGION, f"{STAGE}-dr", self.standby_port)):
+        for region, port in ((PRIMARY_REGION, self.primary_port), (DR_REGION, self.standby_port)):
+            stage = names.chalice_stage(STAGE, region)
             _step(f"starting the app (stage {stage}) for {region} on port {port} "
                   f"(log: {LOG_DIR / f'app-{region}.log'})")
             self.apps[region] = self._start_app(region, stage, port)
@@ -113,11 +114,11 @@ class LocalStack:
     def _start_alert_console(self) -> None:
         assert self.emulator is not None
         emulator = self.emulator
-        queues = {region: subscribe_queue(emulator.client("sqs", region), emulator.client("sns", region),
-                                          self.outputs[region]["AlertTopicArn"], STAGE)
-                  for region in (PRIMARY_REGION, DR_REGION)}
+        inboxes = {region: Inbox(emulator.sqs(region), emulator.sns(region),
+                                 self.outputs[region]["AlertTopicArn"], QUEUE_NAME.format(stage=STAGE))
+                   for region in (PRIMARY_REGION, DR_REGION)}
         _step("alert e-mails are printed here: an SQS queue is subscribed to each region's alert topic")
-        self.console = AlertConsole(queues, lambda region: emulator.client("sqs", region))
+        self.console = AlertConsole(inboxes)
         self.console.start()
 
     def _start_metrics_forwarder(self) -> None:
@@ -125,7 +126,7 @@ class LocalStack:
         emulator = self.emulator
         logs = {LOG_DIR / f"{kind}-{region}.log": region
                 for kind in ("app", "workers") for region in (PRIMARY_REGION, DR_REGION)}
-        self.forwarder = EmfForwarder(logs, lambda region: emulator.client("cloudwatch", region))
+        self.forwarder = EmfForwarder(logs, emulator.cloudwatch)
         self.forwarder.start()
 
     def _worker_env(self, region: str) -> dict[str, str]:
@@ -236,12 +237,6 @@ Logs are in {LOG_DIR}/. Press Ctrl-C to stop.
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
@@ -290,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = LocalStack(args.moto_port, args.port, args.standby_port, demo_data=not args.no_demo_data,
                        sweep_every=args.sweep_every, health_every=args.health_every)
 
-    def _terminate(signum: int, frame: Any) -> None:
+    def _terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)

@@ -3,13 +3,20 @@ so the app's real stream handler can be fed (chalice.test has no stream event ge
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_dynamodbstreams.literals import ShardIteratorTypeType
+    from mypy_boto3_dynamodbstreams.type_defs import RecordTypeDef
+
 
 
 class StreamReader:
     """Follows every shard of one table's stream from where it was opened."""
 
-    def __init__(self, streams_client: Any, stream_arn: str, region: str, from_start: bool = False) -> None:
+    def __init__(self, streams_client: DynamoDBStreamsClient, stream_arn: str, region: str,
+                 from_start: bool = False) -> None:
         self._streams = streams_client
         self.stream_arn = stream_arn
         self.region = region
@@ -21,7 +28,7 @@ class StreamReader:
         shards = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         for shard in shards:
             if shard["ShardId"] not in self._iterators:
-                kind = "TRIM_HORIZON" if self._from_start or self._iterators else "LATEST"
+                kind: ShardIteratorTypeType = "TRIM_HORIZON" if self._from_start or self._iterators else "LATEST"
                 self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
                     StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind)["ShardIterator"]
 
@@ -37,12 +44,12 @@ class StreamReader:
             records += [self._as_lambda_record(r) for r in response.get("Records", [])]
         return records
 
-    def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _as_lambda_record(self, record: RecordTypeDef) -> dict[str, Any]:
         data = dict(record["dynamodb"])
         stamp = data.get("ApproximateCreationDateTime")
         if isinstance(stamp, datetime):
             data["ApproximateCreationDateTime"] = stamp.timestamp()  # Lambda delivers epoch seconds
-        return {**record, "dynamodb": data, "eventSourceARN": self.stream_arn, "awsRegion": self.region}
+        return {**dict(record), "dynamodb": data, "eventSourceARN": self.stream_arn, "awsRegion": self.region}
 
 
 def lambda_event(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,68 +14,64 @@ import os
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from types import ModuleType
 from typing import Any
 
+from chalicelib import clients
+from chalicelib import constants as C
+from chalicelib.dynamodb import retry_remaining
+from chalicelib.errors import Unavailable
+from chalicelib.logs import log_event
+from chalicelib.times import format_time, utc_now
+from local.harness import LambdaContext
 from local.streams import StreamReader, lambda_event
 
-
-class _Context:
-    """Just enough of a Lambda context for Chalice's handler wrappers."""
-
-    def __init__(self, name: str) -> None:
-        self.function_name = name
-        self.aws_request_id = "local"
-        self.memory_limit_in_mb = 512
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+STREAM_RETRIES = 10  # Lambda retries a failed batch until it succeeds or the records expire; so do we
 
 
-def _log(region: str, what: str, **fields: Any) -> None:
-    print(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "region": region,
-                      "worker": what, **fields}, default=str), flush=True)
-
-
-def poll_stream(app_module: Any, region: str, stream_arn: str, stop: threading.Event, interval: float) -> None:
-    import boto3
-
-    reader = StreamReader(boto3.client("dynamodbstreams", region_name=region), stream_arn, region)
+def poll_stream(app_module: ModuleType, region: str, stream_arn: str, stop: threading.Event, interval: float) -> None:
+    reader = StreamReader(clients.dynamodbstreams(region, "api"), stream_arn, region)
     while not stop.is_set():
         records = reader.poll()
-        for start in range(0, len(records), 100):
-            batch = lambda_event(records[start:start + 100])
-            for attempt in range(10):  # Lambda retries a failed batch; so do we
+        for start in range(0, len(records), C.STREAM_BATCH_SIZE):
+            batch = lambda_event(records[start:start + C.STREAM_BATCH_SIZE])
+
+            def deliver(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 try:
-                    result = app_module.replicate_stream(batch, _Context("replicate_stream"))
-                    if result.get("replicated"):
-                        _log(region, "stream", **result)
-                    break
-                except Exception as error:  # noqa: BLE001 - report, back off, retry the same batch
-                    _log(region, "stream", error=str(error), attempt=attempt + 1)
-                    stop.wait(min(5.0, 0.2 * 2 ** attempt))
+                    result = app_module.replicate_stream(pending[0], LambdaContext("replicate_stream"))
+                except Exception as error:  # noqa: BLE001 - report it, and the same batch goes again
+                    log_event("WARNING", "stream batch failed", worker="stream", error=str(error))
+                    return pending
+                if result.get("replicated"):
+                    log_event("INFO", "stream", worker="stream", **result)
+                return []
+
+            try:
+                retry_remaining(deliver, [batch], "the stream batch kept failing", rounds=STREAM_RETRIES)
+            except Unavailable as error:
+                log_event("ERROR", "stream batch dropped", worker="stream", error=error.message)
         stop.wait(interval)
 
 
 SCHEDULED = ("replication_sweep", "health_check", "publish_dora")
 
 
-def run_scheduled(app_module: Any, region: str, handler: str) -> dict[str, Any]:
+def run_scheduled(app_module: ModuleType, region: str, handler: str) -> dict[str, Any]:
     """One run of a scheduled handler, with the event EventBridge would send."""
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     event = {"version": "0", "id": f"local-{handler}-{now.timestamp():.0f}", "detail-type": "Scheduled Event",
-             "source": "aws.events", "account": "123456789012", "time": now.isoformat(), "region": region,
+             "source": "aws.events", "account": "123456789012", "time": format_time(now), "region": region,
              "resources": [], "detail": {}}
-    result: dict[str, Any] = getattr(app_module, handler)(event, _Context(handler))
+    result: dict[str, Any] = getattr(app_module, handler)(event, LambdaContext(handler))
     return result
 
 
-def run_schedule(app_module: Any, region: str, handler: str, stop: threading.Event, every: float) -> None:
+def run_schedule(app_module: ModuleType, region: str, handler: str, stop: threading.Event, every: float) -> None:
     while not stop.wait(every):
         try:
-            _log(region, handler, **run_scheduled(app_module, region, handler))
+            log_event("INFO", handler, worker=handler, **run_scheduled(app_module, region, handler))
         except Exception as error:  # noqa: BLE001 - a failed run is retried at the next tick, as in AWS
-            _log(region, handler, error=str(error))
+            log_event("ERROR", handler, worker=handler, error=str(error))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-every", type=float, default=0.2, help="seconds between stream polls")
     parser.add_argument("--once", choices=SCHEDULED, help="run this scheduled handler once, print its result, exit")
     args = parser.parse_args(argv)
-    os.environ["TABLE_STREAM_ARN"] = args.stream_arn  # the app registers its stream handler from it
+    os.environ[C.ENV_TABLE_STREAM_ARN] = args.stream_arn  # the app registers its stream handler from it
     import app as app_module
 
     if args.once:
@@ -107,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                                         ("publish_dora", args.dora_every)))]
     for thread in threads:
         thread.start()
-    _log(args.region, "started", stream=args.stream_arn, sweep_every=args.sweep_every,
-         health_every=args.health_every, dora_every=args.dora_every)
+    log_event("INFO", "started", worker="all", stream=args.stream_arn, sweep_every=args.sweep_every,
+              health_every=args.health_every, dora_every=args.dora_every)
     while not stop.wait(0.5):
         pass
     return 0

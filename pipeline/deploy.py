@@ -10,91 +10,33 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-import boto3
-from botocore.exceptions import ClientError, WaiterError
-
-HERE = Path(__file__).resolve().parent
-PRIMARY_REGION = "us-east-1"
-DR_REGION = "us-west-2"
+from chalicelib import constants as C
+from chalicelib import names
+from ops.regions import Regions
+from ops.stacks import deploy_stack, stack_outputs
+from ops.templates import ARTIFACTS_TEMPLATE, PIPELINE_TEMPLATE
 
 
-def artifacts_stack(stage: str) -> str:
-    return f"devops-metrics-{stage}-pipeline-artifacts"
-
-
-def pipeline_stack(stage: str) -> str:
-    return f"devops-metrics-{stage}-pipeline"
-
-
-class StackDeployer:
-    def __init__(self, region: str, endpoint_url: str | None = None) -> None:
-        self.region = region
-        self._cfn = boto3.client("cloudformation", region_name=region, endpoint_url=endpoint_url)
-
-    def deploy(self, name: str, template: Path, parameters: dict[str, str]) -> dict[str, str]:
-        """Create or update one stack and wait for it; returns its outputs."""
-        args: dict[str, Any] = {
-            "StackName": name,
-            "TemplateBody": template.read_text(),
-            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            "Capabilities": ["CAPABILITY_IAM"],
-            "Tags": [{"Key": "application", "Value": "devops-metrics"}],
-        }
-        waiter = "stack_update_complete"
-        if self._exists(name):
-            try:
-                self._cfn.update_stack(**args)
-            except ClientError as error:
-                if "No updates are to be performed" not in str(error):
-                    raise
-                print(f"  {self.region} {name}: up to date")
-                return self.outputs(name)
-        else:
-            self._cfn.create_stack(**args, OnFailure="DELETE")  # a failed first create leaves nothing behind
-            waiter = "stack_create_complete"
-        print(f"  {self.region} {name}: {'creating' if waiter == 'stack_create_complete' else 'updating'}...")
-        try:
-            self._cfn.get_waiter(waiter).wait(StackName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
-        except WaiterError as error:
-            raise SystemExit(f"error: stack {name} in {self.region} did not finish: {error}; "
-                             f"see its events in the CloudFormation console") from None
-        print(f"  {self.region} {name}: done")
-        return self.outputs(name)
-
-    def _exists(self, name: str) -> bool:
-        try:
-            stacks = self._cfn.describe_stacks(StackName=name)["Stacks"]
-        except ClientError as error:
-            if "does not exist" in str(error):
-                return False
-            raise
-        status = stacks[0]["StackStatus"] if stacks else "DELETE_COMPLETE"
-        if status == "ROLLBACK_COMPLETE":
-            raise SystemExit(f"error: stack {name} in {self.region} failed to create earlier and cannot be updated; "
-                             f"delete it (aws cloudformation delete-stack --region {self.region} --stack-name {name}) "
-                             f"and run this again")
-        return status != "DELETE_COMPLETE"
-
-    def outputs(self, name: str) -> dict[str, str]:
-        stack = self._cfn.describe_stacks(StackName=name)["Stacks"][0]
-        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+def _deploy(regions: Regions, region: str, name: str, template: Path, parameters: dict[str, str]) -> dict[str, str]:
+    cfn = regions.cloudformation(region)
+    result = deploy_stack(cfn, region, name, template, parameters, capabilities=["CAPABILITY_IAM"])
+    print(f"  {region} {name}: {result}")
+    return stack_outputs(cfn, name)
 
 
 def deploy(stage: str, email: str, branch: str, endpoint_url: str | None = None) -> dict[str, str]:
-    stores = {}
-    for region in (PRIMARY_REGION, DR_REGION):
-        stores[region] = StackDeployer(region, endpoint_url).deploy(
-            artifacts_stack(stage), HERE / "artifacts.yaml", {"Stage": stage})
-    return StackDeployer(PRIMARY_REGION, endpoint_url).deploy(pipeline_stack(stage), HERE / "pipeline.yaml", {
+    regions = Regions(stage, endpoint_url)
+    stores = {region: _deploy(regions, region, names.artifacts_stack(stage), ARTIFACTS_TEMPLATE, {"Stage": stage})
+              for region in C.REGIONS}
+    return _deploy(regions, C.PRIMARY_REGION, names.pipeline_stack(stage), PIPELINE_TEMPLATE, {
         "Stage": stage,
         "BranchName": branch,
         "AlertEmail": email,
-        "PrimaryArtifactBucket": stores[PRIMARY_REGION]["ArtifactBucketName"],
-        "PrimaryArtifactKeyArn": stores[PRIMARY_REGION]["ArtifactKeyArn"],
-        "DrArtifactBucket": stores[DR_REGION]["ArtifactBucketName"],
-        "DrArtifactKeyArn": stores[DR_REGION]["ArtifactKeyArn"],
+        "PrimaryArtifactBucket": stores[C.PRIMARY_REGION]["ArtifactBucketName"],
+        "PrimaryArtifactKeyArn": stores[C.PRIMARY_REGION]["ArtifactKeyArn"],
+        "DrArtifactBucket": stores[C.DR_REGION]["ArtifactBucketName"],
+        "DrArtifactKeyArn": stores[C.DR_REGION]["ArtifactKeyArn"],
     })
 
 
@@ -108,15 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--branch", default="main", help="branch that triggers the pipeline (default main)")
     run.add_argument("--endpoint-url", help="an AWS emulator's endpoint instead of AWS")
     args = parser.parse_args(argv)
-    print(f"Deploying the devops-metrics-{args.stage} pipeline")
+    print(f"Deploying the {names.pipeline(args.stage)} pipeline")
     outputs = deploy(args.stage, args.email, args.branch, args.endpoint_url)
     print(f"""
-Pipeline    {outputs['PipelineName']} ({PRIMARY_REGION})
+Pipeline    {outputs['PipelineName']} ({C.PRIMARY_REGION})
 Repository  {outputs['RepositoryCloneUrl']}
 Alerts      {outputs['AlertTopicArn']}
 
 Next: push this repository to it, and the pipeline runs:
-  git remote add codecommit codecommit::{PRIMARY_REGION}://devops-metrics-{args.stage}
+  git remote add codecommit codecommit::{C.PRIMARY_REGION}://{names.pipeline(args.stage)}
   git push codecommit HEAD:{args.branch}""")
     if args.email:
         print(f"\nConfirm the subscription e-mail sent to {args.email} to receive failure alerts.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,18 +16,14 @@ os.environ["AWS_XRAY_SDK_ENABLED"] = "false"
 os.environ.setdefault("TABLE_STREAM_ARN", "arn:aws:dynamodb:us-east-1:123456789012:table/devops-metrics-dev/stream/x")
 
 import app as app_module  # noqa: E402 - after the environment it reads at import
+from chalicelib import names
 from local.emulator import Emulator, deploy_all
+from local.harness import free_port
 
 STAGE = "dev"
 PRIMARY = "us-east-1"
 DR = "us-west-2"
-TABLE = f"devops-metrics-{STAGE}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+TABLE = names.table(STAGE)
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ import subprocess
 import threading
 import time
 
-from local.emulator import ROOT
-from tests.conftest import free_port
+from local.harness import free_port
+from ops.templates import ROOT
 
 
 class StackProcess:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from chalicelib import constants as C
-from local.emulator import ROOT
+from ops.templates import ROOT
 from tests.e2e.stack import StackProcess
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ import boto3
 import pytest
 import requests
 
-from local.emulator import ROOT
+from ops.templates import ROOT
 from tests.e2e.stack import StackProcess
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local.emulator import ROOT
+from ops.templates import ROOT
 from tests.e2e.stack import StackProcess
 
 pytestmark = pytest.mark.e2e

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from chalicelib import constants as C
+from chalicelib import names
 from dashboards.deploy import FIXED_PARAMETERS, validate_stages
-from dashboards.references import load_stages
-from local.emulator import ROOT, load_template
+from dashboards.references import alarm_parameters, load_stages
+from dashboards.template import resolved_alarms
+from ops.templates import ROOT, load_template
 
 BIN = Path(sys.executable).parent
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -70,6 +72,16 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery() -> None:
     for name, props in found.items():
         assert props["AlarmActions"] == props["OKActions"] == [{"Fn::Ref": "AlertTopicArn"}], name
         assert props["ActionsEnabled"] is True and props["TreatMissingData"] in ("breaching", "notBreaching"), name
+
+
+def test_every_alarm_and_stack_is_named_as_chalicelib_names_names_it() -> None:
+    """The template names its alarms itself; they must be the names the code would give them."""
+    resolved = resolved_alarms(alarm_parameters("prod", "prod-dr", "arn:aws:sns:us-west-2:1:t", STAGES), "us-west-2")
+    for logical_id, props in resolved.items():
+        what = props["AlarmName"].removeprefix(names.alarm("prod-dr", ""))
+        assert what and props["AlarmName"] == names.alarm("prod-dr", what), logical_id
+    assert names.monitoring_stack("prod") == "devops-metrics-prod-monitoring"
+    assert names.alarm("prod-dr", "api-5xx") in {p["AlarmName"] for p in resolved.values()}
 
 
 def test_a_silent_health_check_is_a_failed_one() -> None:

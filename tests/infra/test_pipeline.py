@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from local.emulator import ROOT, load_template
+from ops.templates import ROOT, load_template
 from tests.infra.test_docs import readme_commands
 
 BIN = Path(sys.executable).parent

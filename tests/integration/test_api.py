@@ -301,7 +301,7 @@ def test_the_correlation_id_is_echoed_or_created(client, aws) -> None:
 
 def test_request_paths_only_query_never_scan(client, aws) -> None:
     operations: list[str] = []
-    ddb = app_module.context().store._ddb
+    ddb = app_module.context().table.client
     ddb.meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name))
     load(client, mixed_events())
     read_all(client, "service=checkout", 4)

@@ -18,13 +18,15 @@ from typing import Any
 import pytest
 
 from chalicelib import constants as C
+from chalicelib import names
 from dashboards import bodies as B
 from dashboards.references import load_stages
 from local.cloudwatch import apply_monitoring_stack_alarms
-from local.emulator import ROOT, Emulator
+from local.emulator import Emulator
+from ops.templates import ROOT
 from tests.conftest import DR, PRIMARY, STAGE
 
-CHALICE_STAGES = {PRIMARY: STAGE, DR: f"{STAGE}-dr"}
+CHALICE_STAGES = names.chalice_stages(STAGE)
 EMAIL = "oncall@devops-metrics.test"
 
 
@@ -73,7 +75,7 @@ def deployed(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 def alarms_by_name(emulator: Emulator, region: str) -> dict[str, dict[str, Any]]:
-    prefix = f"devops-metrics-{CHALICE_STAGES[region]}-"
+    prefix = names.alarm(CHALICE_STAGES[region], "")
     found = emulator.client("cloudwatch", region).describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
     return {a["AlarmName"].removeprefix(prefix): a for a in found}
 

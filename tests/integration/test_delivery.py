@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-import app as app_module
+from chalicelib import clients
 from chalicelib.delivery import ExecutionFacts, PipelineHistory, delivery_events
 from tests.conftest import PRIMARY
 
@@ -106,10 +106,8 @@ def test_other_pipelines_and_states_are_ignored(client, aws) -> None:
 def test_commit_and_lead_time_come_from_the_source_revision() -> None:
     # given CodePipeline's and CodeCommit's answers, as their APIs shape them
     finished = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
-    codepipeline = app_module.boto3.client("codepipeline", region_name=PRIMARY, aws_access_key_id="x",
-                                           aws_secret_access_key="x")
-    codecommit = app_module.boto3.client("codecommit", region_name=PRIMARY, aws_access_key_id="x",
-                                         aws_secret_access_key="x")
+    codepipeline = clients.codepipeline(PRIMARY, "api", aws_access_key_id="x", aws_secret_access_key="x")
+    codecommit = clients.codecommit(PRIMARY, "api", aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(codepipeline) as cp, Stubber(codecommit) as cc:
         cp.add_response("list_pipeline_executions", {"pipelineExecutionSummaries": [{
             "pipelineExecutionId": "exec-1", "status": "Succeeded", "startTime": finished - timedelta(minutes=14),
@@ -130,4 +128,4 @@ def test_commit_and_lead_time_come_from_the_source_revision() -> None:
     # then the build lasted 14 minutes and the change took 3 hours to reach production
     assert build["duration_seconds"] == 14 * 60
     assert deployment["commit_sha"].startswith("9fceb02")
-    assert deployment["commit_timestamp"] == "2026-11-20T09:00:00Z"
+    assert deployment["commit_timestamp"] == "2026-11-20T09:00:00.000000Z"  # the stored form (chalicelib.times)

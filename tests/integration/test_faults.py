@@ -41,7 +41,7 @@ def stored(client: Any) -> Counter[str]:
 
 
 def ddb() -> Any:
-    return app_module.context().store._ddb
+    return app_module.context().table.client
 
 
 def post_until_accepted(client: Any, body: dict[str, Any], attempts: int = 20) -> list[int]:

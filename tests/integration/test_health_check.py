@@ -19,56 +19,28 @@ import pytest
 from botocore.config import Config
 
 import app as app_module
+from chalicelib import clients
 from chalicelib import constants as C
 from chalicelib.context import Context
-from chalicelib.health_check import Probes, aws_probes
-from chalicelib.store import MetricsStore
+from chalicelib.control import ControlStore
+from chalicelib.dynamodb import Table
+from chalicelib.probes import Probes, aws_probes
 from local.emf import emf_records, metric_data
-from tests.conftest import DR, PRIMARY, STAGE, TABLE, free_port
+from local.harness import Inbox, LambdaContext, free_port
+from tests.conftest import DR, PRIMARY, STAGE, TABLE
 
 # A region whose DynamoDB endpoint does not answer: a closed port, failing at once.
 _UNREACHABLE = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=0.5, read_timeout=0.5)
 
 
-@dataclasses.dataclass
-class Lambda:
-    """What Lambda hands the handler: its name (the function names derive from it) and ARN."""
-
-    function_name: str = "local"
-    invoked_function_arn: str = ""
-    aws_request_id: str = "test"
-    memory_limit_in_mb: int = 512
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 @pytest.fixture
-def inbox(aws) -> Iterator[Any]:
+def inbox(aws) -> Iterator[Inbox]:
     """An SQS queue subscribed to the primary region's alert topic: each message is one e-mail."""
     sns, sqs = aws.client("sns", PRIMARY), aws.client("sqs", PRIMARY)
     topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(f"{STAGE}-alerts"))
-    url = sqs.create_queue(QueueName=f"health-check-inbox-{uuid.uuid4().hex[:12]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
-
-    class Inbox:
-        topic_arn = topic
-
-        def read(self) -> list[dict[str, str]]:
-            mails = []
-            while True:
-                got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-                if not got:
-                    return mails
-                for message in got:
-                    note = json.loads(message["Body"])
-                    mails.append({"subject": note["Subject"], "body": note["Message"]})
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-    yield Inbox()
-    sns.unsubscribe(SubscriptionArn=subscription)
-    sqs.delete_queue(QueueUrl=url)
+    inbox = Inbox(sqs, sns, topic, f"health-check-inbox-{uuid.uuid4().hex[:12]}")
+    yield inbox
+    inbox.close()
 
 
 @pytest.fixture
@@ -85,11 +57,11 @@ def checker(client, aws, inbox, monkeypatch) -> Any:
         return response.status_code, json.loads(response.body)
 
     class Checker:
-        lambda_context = Lambda()
+        lambda_context = LambdaContext()
 
         def probes(self) -> Probes:
             settings = app_module.context().settings
-            probes = aws_probes(settings, self.lambda_context, lambda service: aws.client(service, PRIMARY))
+            probes = aws_probes(settings, self.lambda_context)
             return dataclasses.replace(probes, api_url="http://api.test", http_get=via_app)
 
         def run(self) -> dict[str, Any]:
@@ -105,7 +77,7 @@ def checker(client, aws, inbox, monkeypatch) -> Any:
             dead = boto3.client("dynamodb", region_name=PRIMARY, endpoint_url=f"http://127.0.0.1:{free_port()}",
                                 config=_UNREACHABLE)
             for name, ctx in (("_CONTEXT", app_module.context()), ("_HEALTH_CONTEXT", app_module.health_context())):
-                monkeypatch.setattr(app_module, name, Context(ctx.settings, MetricsStore(dead, TABLE, PRIMARY),
+                monkeypatch.setattr(app_module, name, Context(ctx.settings, Table(dead, TABLE, PRIMARY),
                                                               ctx.peer))
 
         def restore_table(self) -> None:
@@ -120,7 +92,7 @@ def test_a_healthy_service_sends_nothing_and_records_a_sample_with_ttl(checker, 
     assert result["healthy"] is True and result["alert"] is None
     assert result["checks"] == {"api": "ok", "table": "ok", "replica-table": "ok", "replication": "ok",
                                 "lambda": "skipped"}
-    assert inbox.read() == []
+    assert inbox.receive() == []
     samples = aws.client("dynamodb", PRIMARY).query(
         TableName=TABLE, KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
         ExpressionAttributeValues={":p": {"S": C.CONTROL_PK}, ":s": {"S": C.HEALTH_SAMPLE_SK_PREFIX}})["Items"]
@@ -134,24 +106,24 @@ def test_an_unavailable_table_alerts_once_in_ten_runs_and_recovers_once(checker,
     first = checker.run()
     assert first["healthy"] is False and first["alert"] == "unhealthy"
     assert first["checks"]["table"] == "fail" and first["checks"]["api"] == "fail"
-    mails = inbox.read()
+    mails = inbox.receive()
     assert len(mails) == 1
-    assert mails[0]["subject"] == f"[devops-metrics {STAGE} {PRIMARY}] UNHEALTHY: api, table"
-    assert "What failed:" in mails[0]["body"] and "What to do first:" in mails[0]["body"]
-    assert "dr/RUNBOOK.md" in mails[0]["body"]
+    assert mails[0].subject == f"[devops-metrics {STAGE} {PRIMARY}] UNHEALTHY: api, table"
+    assert "What failed:" in mails[0].body and "What to do first:" in mails[0].body
+    assert "dr/RUNBOOK.md" in mails[0].body
     # while this region's table is down, the alert state lives on in the peer region's table
-    peer_state = MetricsStore(aws.client("dynamodb", DR), TABLE, DR).get_control(C.HEALTH_STATE_SK_PREFIX + PRIMARY)
+    peer_state = ControlStore(Table(aws.client("dynamodb", DR), TABLE, DR)).get(C.HEALTH_STATE_SK_PREFIX + PRIMARY)
     assert peer_state is not None and peer_state["alerted"] == "unhealthy"
 
     for _ in range(9):
         assert checker.run()["alert"] is None
-    assert inbox.read() == []
+    assert inbox.receive() == []
 
     checker.restore_table()
     runs = [checker.run()["alert"] for _ in range(C.HEALTH_RECOVERY_RUNS + 2)]
     assert runs.count("recovered") == 1
-    mails = inbox.read()
-    assert [m["subject"] for m in mails] == [f"[devops-metrics {STAGE} {PRIMARY}] RECOVERED: every check passes"]
+    mails = inbox.receive()
+    assert [m.subject for m in mails] == [f"[devops-metrics {STAGE} {PRIMARY}] RECOVERED: every check passes"]
 
 
 def test_a_flapping_table_sends_one_alert_in_its_first_hour(checker, inbox, aws) -> None:
@@ -163,9 +135,9 @@ def test_a_flapping_table_sends_one_alert_in_its_first_hour(checker, inbox, aws)
         else:
             checker.restore_table()
         checker.run()
-    subjects = [m["subject"].split("] ", 1)[1] for m in inbox.read()]
+    subjects = [m.subject.split("] ", 1)[1] for m in inbox.receive()]
     assert subjects == ["UNHEALTHY: api, table"]
-    state = MetricsStore(aws.client("dynamodb", DR), TABLE, DR).get_control(C.HEALTH_STATE_SK_PREFIX + PRIMARY)
+    state = ControlStore(Table(aws.client("dynamodb", DR), TABLE, DR)).get(C.HEALTH_STATE_SK_PREFIX + PRIMARY)
     assert state is not None and (state["alerted"], state["notified"]) == ("flapping", "unhealthy")
 
 
@@ -176,12 +148,12 @@ def test_an_alert_that_could_not_be_published_is_sent_by_the_next_run(checker, i
     event = {"version": "0", "id": "run-1", "detail-type": "Scheduled Event", "source": "aws.events",
              "account": "123456789012", "time": "2026-11-22T12:00:00Z", "region": PRIMARY, "resources": [],
              "detail": {}}
-    first = app_module.health_check(event, Lambda())  # the run completes: metrics, sample, state
+    first = app_module.health_check(event, LambdaContext())  # the run completes: metrics, sample, state
     assert first["alert"] is None and any("alert not published" in note for note in first["notes"])
-    assert inbox.read() == []
+    assert inbox.receive() == []
     result = checker.run()  # the next run finds the alert pending and sends it
     assert result["alert"] is None  # nothing new to decide: still unhealthy
-    assert [m["subject"].split("] ", 1)[1] for m in inbox.read()] == ["UNHEALTHY: api, table"]
+    assert [m.subject.split("] ", 1)[1] for m in inbox.receive()] == ["UNHEALTHY: api, table"]
 
 
 def _raise_endpoint_error(subject: str, message: str) -> None:
@@ -202,14 +174,14 @@ def test_the_lambda_check_finds_a_missing_or_failed_function(checker, inbox, aws
     for name in names:
         lam.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler",
                             Code={"ZipFile": code.getvalue()})
-    checker.lambda_context = Lambda(function_name=f"{prefix}-{C.HEALTH_CHECK_FUNCTION}",
+    checker.lambda_context = LambdaContext(function_name=f"{prefix}-{C.HEALTH_CHECK_FUNCTION}",
                                     invoked_function_arn=f"arn:aws:lambda:{PRIMARY}:123456789012:function:x")
     try:
         result = checker.run()
         assert result["checks"]["lambda"] == "fail"
-        mails = inbox.read()
-        assert len(mails) == 1 and "lambda" in mails[0]["subject"]
-        assert f"{prefix}-publish_dora: ResourceNotFoundException" in mails[0]["body"]
+        mails = inbox.receive()
+        assert len(mails) == 1 and "lambda" in mails[0].subject
+        assert f"{prefix}-publish_dora: ResourceNotFoundException" in mails[0].body
     finally:
         for name in names:
             lam.delete_function(FunctionName=name)
@@ -233,10 +205,10 @@ def test_each_run_emits_health_check_metrics_and_one_log_line(checker, capsys) -
 
 def test_the_standby_checks_what_it_owns_and_whether_replicated_data_still_arrives(standby_client, aws) -> None:
     ctx = app_module.context()
-    probes = dataclasses.replace(aws_probes(ctx.settings, Lambda(), lambda service: aws.client(service, DR)),
+    probes = dataclasses.replace(aws_probes(ctx.settings, LambdaContext()),
                                  api_url=None, publish=lambda subject, message: None)
-    from chalicelib.health_check import run_checks
-    from chalicelib.store import utc_now
+    from chalicelib.checks import run_checks
+    from chalicelib.times import utc_now
 
     checks = {c.name: c.status for c in run_checks(ctx, probes, utc_now())}
     # no heartbeat has arrived yet: replication is not judged ("unknown" is not a failure)
@@ -247,30 +219,30 @@ def test_a_stale_copy_of_the_state_in_one_region_does_not_send_an_alert_twice(ch
     """The state is saved to both tables; when one save was lost, the newer copy (by save count) wins."""
     checker.break_table()
     checker.run()
-    assert len(inbox.read()) == 1
+    assert len(inbox.receive()) == 1
     checker.restore_table()
     key = C.HEALTH_STATE_SK_PREFIX + PRIMARY
-    local = MetricsStore(aws.client("dynamodb", PRIMARY), TABLE, PRIMARY)
-    newest = MetricsStore(aws.client("dynamodb", DR), TABLE, DR).get_control(key)
+    local = ControlStore(Table(aws.client("dynamodb", PRIMARY), TABLE, PRIMARY))
+    newest = ControlStore(Table(aws.client("dynamodb", DR), TABLE, DR)).get(key)
     assert newest is not None
     # this region's copy is an older save that still holds the alert as pending
-    local.put_control(key, {**newest, "seq": int(newest["seq"]) - 1,
+    local.put(key, {**newest, "seq": int(newest["seq"]) - 1,
                             "pending_subject": "[old] UNHEALTHY", "pending_message": "sent already"})
     checker.run()
-    assert inbox.read() == []
+    assert inbox.receive() == []
 
 
 def test_the_standby_alerts_when_replicated_data_stops_arriving(standby_client, aws, monkeypatch) -> None:
     monkeypatch.setattr(app_module, "_HEALTH_CONTEXT", None)
     stalled = datetime.now(timezone.utc) - timedelta(seconds=C.REPLICATION_STALL_SECONDS + 60)
-    MetricsStore(aws.client("dynamodb", DR), TABLE, DR).put_control(
+    ControlStore(Table(aws.client("dynamodb", DR), TABLE, DR)).put(
         C.HEARTBEAT_SK, {"lag_seconds": 0.2, "updated_at": stalled.isoformat(), "source_region": PRIMARY})
     ctx = app_module.health_context()
     sent: list[str] = []
-    probes = dataclasses.replace(aws_probes(ctx.settings, Lambda(), lambda service: aws.client(service, DR)),
+    probes = dataclasses.replace(aws_probes(ctx.settings, LambdaContext()),
                                  api_url=None, publish=lambda subject, message: sent.append(subject))
     from chalicelib.health_check import run_health_check
-    from chalicelib.store import utc_now
+    from chalicelib.times import utc_now
 
     report = run_health_check(ctx, probes, utc_now())
     assert {c.name: c.status for c in report.checks}["replication"] == "fail"
@@ -285,9 +257,8 @@ def test_a_table_that_never_answers_is_reported_well_inside_the_lambda_timeout(c
     hanging.listen(64)  # connections are accepted by the kernel, then nothing is ever read or sent
     try:
         ctx = app_module.health_context()
-        client = boto3.client("dynamodb", region_name=PRIMARY, config=app_module._HEALTH_CONFIG,
-                              endpoint_url=f"http://127.0.0.1:{hanging.getsockname()[1]}")
-        store = MetricsStore(client, TABLE, PRIMARY)
+        client = clients.dynamodb(PRIMARY, "health", f"http://127.0.0.1:{hanging.getsockname()[1]}")
+        store = Table(client, TABLE, PRIMARY)
         monkeypatch.setattr(app_module, "_HEALTH_CONTEXT", Context(ctx.settings, store, ctx.peer))
         started = time.monotonic()
         result = checker.run()
@@ -296,4 +267,4 @@ def test_a_table_that_never_answers_is_reported_well_inside_the_lambda_timeout(c
         hanging.close()
     assert result["checks"]["table"] == "fail" and result["alert"] == "unhealthy"
     assert elapsed < 60, elapsed
-    assert len(inbox.read()) == 1
+    assert len(inbox.receive()) == 1

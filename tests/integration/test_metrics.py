@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import api
 from chalicelib import constants as C
-from chalicelib.health_check import aws_probes
-from chalicelib.store import utc_now
+from chalicelib import jobs
+from chalicelib.metrics import DORA_METRICS
+from chalicelib.probes import aws_probes
+from chalicelib.times import utc_now
 from local.emf import emf_records, metric_data
 from local.streams import StreamReader, lambda_event
 from tests.conftest import DR, PRIMARY, STAGE, TABLE, post
@@ -59,10 +60,10 @@ def exercise_everything(client: Any, aws: Any, pipeline_client: Any) -> None:  #
         client.lambda_.invoke("record_pipeline_execution", execution_event(client, execution, state, now))
     # the scheduled health check and the DORA publication
     ctx = app_module.context()
-    probes = dataclasses.replace(aws_probes(ctx.settings, None, lambda service: aws.client(service, PRIMARY)),
+    probes = dataclasses.replace(aws_probes(ctx.settings, None),
                                  api_url="http://api.test", publish=lambda subject, message: None,
                                  http_get=lambda url, timeout: (200, {}), function_names=(f"devops-metrics-{STAGE}",))
-    api.health_check(ctx, probes, utc_now())
+    jobs.health_check(ctx, probes, utc_now())
     client.lambda_.invoke("publish_dora", scheduled(client))
 
 
@@ -175,7 +176,7 @@ def test_published_dora_values_are_the_summary_values(client, aws, capsys) -> No
                  for _, datum in metric_data(record)
                  for metric, d, value in [(datum["MetricName"], [(x["Name"], x["Value"]) for x in datum["Dimensions"]],
                                            datum["Value"])]
-                 if metric in api.DORA_METRICS.values()}
+                 if metric in DORA_METRICS.values()}
     for service in ("checkout", "payments"):
         summary = client.http.get(f"/metrics/summary?service={service}").json_body
         assert published[(service, "LeadTimeHours")] == pytest.approx(summary["lead_time_for_changes"]["value"])

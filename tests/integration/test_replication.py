@@ -14,15 +14,18 @@ import pytest
 
 import app as app_module
 from chalicelib import constants as C
+from chalicelib import jobs
+from chalicelib.control import ControlStore
+from chalicelib.dynamodb import Item, Table
 from chalicelib.errors import Unavailable
-from chalicelib.models import format_timestamp
+from chalicelib.keys import change_stamp, key
 from chalicelib.replication import ReplicationSweep, Replicator
-from chalicelib.store import Item, MetricsStore, change_stamp
+from chalicelib.times import format_time
 from dr import failover as fo
 from dr import verify as vf
-from dr.regions import Regions
-from local.emulator import ROOT
 from local.streams import StreamReader
+from ops.regions import Regions
+from ops.templates import ROOT
 from tests.conftest import DR, PRIMARY, STAGE, TABLE, post
 from tests.faults import FaultInjector
 
@@ -43,13 +46,8 @@ def item(pk: str, sk: str, at: datetime, **extra: str) -> Item:
     return base | change_stamp(pk, sk, at, PRIMARY)
 
 
-def batch_write(store: MetricsStore, requests: list[dict[str, Any]]) -> None:
-    for start in range(0, len(requests), 25):
-        store.call("batch_write_item", RequestItems={TABLE: requests[start:start + 25]})
-
-
-def put_items(store: MetricsStore, items: list[Item]) -> None:
-    batch_write(store, [{"PutRequest": {"Item": i}} for i in items])
+def put_items(table: Table, items: list[Item]) -> None:
+    table.batch_write(items)
 
 
 def deliver(client: Any, records: list[dict[str, Any]], attempts: int = 50) -> int:
@@ -71,7 +69,7 @@ def deliver(client: Any, records: list[dict[str, Any]], attempts: int = 50) -> i
 
 
 def differences(regions: Regions, source: str = PRIMARY, replica: str = DR) -> list[vf.Difference]:
-    return vf.compare(regions.store(source), regions.store(replica))
+    return vf.compare(regions.table(source), regions.table(replica))
 
 
 def test_the_stream_handler_replicates_what_the_api_writes(client, regions, stream) -> None:
@@ -81,30 +79,31 @@ def test_the_stream_handler_replicates_what_the_api_writes(client, regions, stre
     assert len(records) == 60  # each event and its idempotency record
     deliver(client, records)
     assert differences(regions) == []
-    assert len(vf.live_versions(regions.store(DR))) == 60
+    assert len(vf.live_versions(regions.table(DR))) == 60
 
 
 def test_out_of_order_and_repeated_batches_never_let_an_old_version_win(client, regions, stream) -> None:
-    primary = regions.store(PRIMARY)
+    primary = regions.table(PRIMARY)
     now = datetime.now(timezone.utc)
     for version in (1, 2, 3):
         put_items(primary, [item("k", "1", now, note=f"v{version}") | {"version": {"N": str(version)}}])
     v1, v2, v3 = stream.poll()
     for batch in ([v3], [v1], [v2], [v3], [v1, v2]):  # newest first, then stale and repeated ones
         deliver(client, batch)
-    held = regions.store(DR).call("get_item", TableName=TABLE, Key={"pk": {"S": "k"}, "sk": {"S": "1"}})["Item"]
+    held = regions.table(DR).get(key("k", "1"))
+    assert held is not None
     assert (held["version"]["N"], held["note"]["S"]) == ("3", "v3")
     # a delete, then a late copy of an older image: the item stays deleted
-    primary.call("delete_item", TableName=TABLE, Key={"pk": {"S": "k"}, "sk": {"S": "1"}})
+    primary.delete(key("k", "1"))
     (removal,) = stream.poll()
     deliver(client, [removal])
     deliver(client, [v2, v1])
     assert differences(regions) == []
-    assert vf.live_versions(regions.store(DR)) == {}
+    assert vf.live_versions(regions.table(DR)) == {}
 
 
 def test_the_sweep_reads_only_what_changed_since_its_checkpoint(regions) -> None:
-    primary, replica = regions.store(PRIMARY), regions.store(DR)
+    primary, replica = regions.table(PRIMARY), regions.table(DR)
     now = datetime.now(timezone.utc)
     put_items(primary, [item("old", str(i), now - timedelta(minutes=30)) for i in range(300)])
     sweep = ReplicationSweep(primary, Replicator(replica, PRIMARY))
@@ -113,12 +112,12 @@ def test_the_sweep_reads_only_what_changed_since_its_checkpoint(regions) -> None
     put_items(primary, [item("new", str(i), now) for i in range(10)])
     calls: list[str] = []
     for store in (primary, replica):
-        store._ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        store.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     second = sweep.run(now + timedelta(seconds=1))
     assert second.copied == 11 and second.changes_found == 11  # 10 new and the heartbeat; not the 300 older
     assert calls.count("Scan") == 0 and calls.count("BatchWriteItem") == 1
     assert differences(regions) == []
-    heartbeat = replica.get_control(C.HEARTBEAT_SK)
+    heartbeat = ControlStore(replica).get(C.HEARTBEAT_SK)
     assert heartbeat is not None and heartbeat["source_region"] == PRIMARY
 
 
@@ -127,10 +126,10 @@ class Killed(BaseException):
 
 
 def test_a_sweep_killed_at_a_random_point_converges_when_run_again(regions) -> None:
-    primary, replica = regions.store(PRIMARY), regions.store(DR)
+    primary, replica = regions.table(PRIMARY), regions.table(DR)
     now = datetime.now(timezone.utc)
     put_items(primary, [item("m", f"{i:05d}", now - timedelta(seconds=5 * i)) for i in range(1500)])
-    primary.put_control(C.SWEEP_CHECKPOINT_SK, {"watermark": format_timestamp(now - timedelta(hours=3))})
+    ControlStore(primary).put(C.SWEEP_CHECKPOINT_SK, {"watermark": format_time(now - timedelta(hours=3))})
     sweep = ReplicationSweep(primary, Replicator(replica, PRIMARY))
     for seed in (1, 2, 3):
         writes = {"n": 0, "die_at": random.Random(seed).randint(1, 40)}
@@ -141,10 +140,10 @@ def test_a_sweep_killed_at_a_random_point_converges_when_run_again(regions) -> N
                 if writes["n"] == writes["die_at"]:
                     raise Killed
 
-        replica._ddb.meta.events.register("before-call.dynamodb", kill)
+        replica.client.meta.events.register("before-call.dynamodb", kill)
         with pytest.raises(Killed):
             sweep.run(now)
-        replica._ddb.meta.events.unregister("before-call.dynamodb", kill)
+        replica.client.meta.events.unregister("before-call.dynamodb", kill)
     report = sweep.run(now)
     assert report.complete
     assert differences(regions) == []
@@ -154,29 +153,31 @@ def test_a_sweep_killed_at_a_random_point_converges_when_run_again(regions) -> N
 def faulty(client) -> Iterator[list[FaultInjector]]:
     """20% of the app's DynamoDB calls in both regions fail, in every way the boundary fails."""
     context = app_module.context()
-    injectors = [FaultInjector(rate=0.2, seed=seed).attach(store._ddb)
-                 for seed, store in enumerate((context.store, context.peer))]
+    tables = (context.table, context.peer)
+    injectors = [FaultInjector(rate=0.2, seed=seed).attach(table.client)
+                 for seed, table in enumerate(tables) if table is not None]
     yield injectors
-    for injector, store in zip(injectors, (context.store, context.peer), strict=True):
-        injector.detach(store._ddb)
+    for injector, table in zip(injectors, tables, strict=True):
+        assert table is not None
+        injector.detach(table.client)
 
 
 def test_5000_changes_under_faults_converge_with_nothing_lost_or_resurrected(client, regions, stream,
                                                                            faulty) -> None:
-    primary = regions.store(PRIMARY)
+    primary = regions.table(PRIMARY)
     now = datetime.now(timezone.utc)
     keys = [f"{i:04d}" for i in range(3000)]
     put_items(primary, [item("c", k, now) for k in keys])  # 3,000 puts
     put_items(primary, [item("c", k, now, note="updated") for k in keys[:1000]])  # 1,000 updates
     deleted = keys[1000:2000]
-    batch_write(primary, [{"DeleteRequest": {"Key": {"pk": {"S": "c"}, "sk": {"S": k}}}} for k in deleted])
+    primary.batch_write(deletes=[key("c", k) for k in deleted])
     records = stream.poll(limit=10000)
     assert len(records) == 5000
     deliver(client, records)  # the stream, in order, with Lambda's retries
     deliver(client, records[::-1][:300])  # and some stale batches delivered again, newest last
     for _ in range(20):  # the scheduled sweep, under faults too: a failed run is redone at the next tick
         try:
-            app_module.api.sweep(app_module.context(), datetime.now(timezone.utc))
+            jobs.sweep(app_module.context(), datetime.now(timezone.utc))
             break
         except Unavailable:
             continue
@@ -184,12 +185,12 @@ def test_5000_changes_under_faults_converge_with_nothing_lost_or_resurrected(cli
         raise AssertionError("the sweep never completed")
     assert sum(len(i.injected) for i in faulty) > 200
     assert differences(regions) == []
-    live = vf.live_versions(regions.store(DR))
+    live = vf.live_versions(regions.table(DR))
     assert len([k for k in live if k[0] == "c"]) == 2000 and not any(("c", k) in live for k in deleted)
 
 
 def test_verify_finds_and_repairs_every_kind_of_difference(regions) -> None:
-    primary, replica = regions.store(PRIMARY), regions.store(DR)
+    primary, replica = regions.table(PRIMARY), regions.table(DR)
     now = datetime.now(timezone.utc)
 
     def at(version: int, pk: str, numbers: range) -> list[Item]:
@@ -218,9 +219,9 @@ def test_split_brain_is_refused_and_failback_leaves_both_tables_equal(client, re
     build = {"kind": "build", "service": "ci", "status": "succeeded"}
     assert post(in_region(PRIMARY), {**build, "id": "before"}).status_code == 201
     # given us-east-1 is unreachable when the operator fails over (so it cannot be fenced)
-    outage = FaultInjector(rate=1.0, kinds=("dropped_connection",)).attach(regions.store(PRIMARY)._ddb)
+    outage = FaultInjector(rate=1.0, kinds=("dropped_connection",)).attach(regions.table(PRIMARY).client)
     report = fo.failover(regions, DR, force=True, step=lambda _: None)
-    outage.detach(regions.store(PRIMARY)._ddb)
+    outage.detach(regions.table(PRIMARY).client)
     assert (report.epoch, report.fenced_old_region) == (1, False)
     # then the DR region takes writes
     assert post(in_region(DR), {**build, "id": "after"}).status_code == 201
@@ -234,7 +235,7 @@ def test_split_brain_is_refused_and_failback_leaves_both_tables_equal(client, re
     unreplicated = differences(regions)
     assert {d.problem for d in unreplicated} == {vf.MISSING}  # 'before' and the failback's incident
     assert {"ID#before", "ID#failover-epoch-2"} <= {d.pk for d in unreplicated}
-    vf.repair(unreplicated, regions.store(PRIMARY), regions.store(DR), datetime.now(timezone.utc), float("inf"))
+    vf.repair(unreplicated, regions.table(PRIMARY), regions.table(DR), datetime.now(timezone.utc), float("inf"))
     assert differences(regions) == []
     assert post(in_region(PRIMARY), {**build, "id": "home"}).status_code == 201
     ids = {i["id"] for i in client.http.get("/metrics?service=ci").json_body["items"]}
@@ -277,3 +278,17 @@ def test_the_stream_handler_emits_the_lag_as_a_cloudwatch_metric(client, regions
         "ItemsReplicated": "Count", "ReplicationLagSeconds": "Seconds"}
     assert record["ItemsReplicated"] == 2 and 0 <= record["ReplicationLagSeconds"] < C.RPO_TARGET_SECONDS
     assert (record["Stage"], record["SourceRegion"]) == (STAGE, PRIMARY)
+
+
+def test_no_failover_record_is_ever_lowered_and_a_lost_race_is_refused(regions) -> None:
+    """A failover that finds a higher epoch already recorded (another operator's failover ran
+    meanwhile) is refused with a message, and the record stays as it was."""
+    now = datetime.now(timezone.utc)
+    control = regions.control(DR)
+    assert control.put_failover(DR, 5, now)
+    assert not control.put_failover(PRIMARY, 3, now)  # lower: refused
+    assert not control.put_failover(PRIMARY, 5, now)  # equal: refused
+    with pytest.raises(fo.FailoverRefused, match="epoch 4 or a later one"):
+        fo._record(regions, DR, PRIMARY, 4, now)
+    record = control.get(C.FAILOVER_SK)
+    assert record is not None and (record["active_region"], record["epoch"]) == (DR, 5)

@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from local.emulator import ROOT
+from ops.templates import ROOT
 from pipeline.bytecode import compile_zip
 from tests.bytecode_check import bytecode_problems
 

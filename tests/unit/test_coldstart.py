@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib import coldstart
-from local.emulator import ROOT
+from ops.templates import ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,8 @@ from dashboards import template as T
 from dashboards.deploy import validate_stages
 from dashboards.references import dashboard_metrics, load_stages, search_metrics
 from local.cloudwatch import put_alarm_arguments
-from local.emulator import load_template
+from ops import templates
+from ops.templates import load_template
 
 NS = C.METRICS_NAMESPACE
 ARGS = ("prod", "prod-dr", "us-west-2", "us-east-1")  # stage, chalice stage, region, peer region
@@ -84,13 +85,13 @@ def test_widgets_fit_the_grid_without_overlapping(topic: str) -> None:
 def test_the_resolver_reads_the_template_as_the_local_stack_loads_it() -> None:
     assert T.load() == load_template(T.ALARMS_TEMPLATE)
     names = {"Stage": "dev", "AWS::Region": "us-west-2"}
-    assert T.resolve({"Fn::Sub": "t-${Stage}-${AWS::Region}"}, names) == "t-dev-us-west-2"
-    assert T.resolve({"Fn::Sub": ["${A}-${Stage}", {"A": {"Ref": "Stage"}}]}, names) == "dev-dev"
-    assert T.resolve([{"Fn::Ref": "Stage"}, "x"], names) == ["dev", "x"]
-    with pytest.raises(T.UnresolvedError):
-        T.resolve({"Fn::GetAtt": ["Topic", "Arn"]}, names)
-    with pytest.raises(T.UnresolvedError):
-        T.resolve({"Fn::Sub": "${Missing}"}, names)
+    assert templates.resolve({"Fn::Sub": "t-${Stage}-${AWS::Region}"}, names) == "t-dev-us-west-2"
+    assert templates.resolve({"Fn::Sub": ["${A}-${Stage}", {"A": {"Ref": "Stage"}}]}, names) == "dev-dev"
+    assert templates.resolve([{"Fn::Ref": "Stage"}, "x"], names) == ["dev", "x"]
+    with pytest.raises(templates.UnresolvedError):
+        templates.resolve({"Fn::GetAtt": ["Topic", "Arn"]}, names)
+    with pytest.raises(templates.UnresolvedError):
+        templates.resolve({"Fn::Sub": "${Missing}"}, names)
 
 
 def test_resolved_alarms_are_put_metric_alarm_arguments() -> None:
@@ -102,7 +103,7 @@ def test_resolved_alarms_are_put_metric_alarm_arguments() -> None:
     assert lag["AlarmName"] == "devops-metrics-dev-dr-replication-lag"
     assert lag["Threshold"] == float(stages["dev"]["thresholds"]["ReplicationLagThresholdSeconds"])
     assert {"Name": "SourceRegion", "Value": "us-west-2"} in lag["Dimensions"]
-    with pytest.raises(T.UnresolvedError, match="no value"):
+    with pytest.raises(templates.UnresolvedError, match="no value"):
         T.resolved_alarms({"Stage": "dev"}, "us-east-1")
 
 

@@ -1,4 +1,4 @@
-"""DORA four keys on hand-computed reference cases (DESIGN.md, GET /metrics/summary)."""
+"""DORA four keys on hand-computed reference cases (docs/api.md, GET /metrics/summary)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

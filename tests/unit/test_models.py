@@ -7,7 +7,8 @@ import pytest
 
 from chalicelib import constants as C
 from chalicelib.errors import ValidationFailed
-from chalicelib.models import content_hash, format_timestamp, parse_events
+from chalicelib.models import content_hash, parse_events
+from chalicelib.times import format_time as format_timestamp
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 DEPLOY = {"kind": "deployment", "service": "api", "status": "success"}

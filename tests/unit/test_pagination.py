@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from chalicelib.errors import InvalidNextToken
+from chalicelib.events import DONE, EventQuery
 from chalicelib.pagination import decode_token, encode_token
-from chalicelib.store import DONE, EventQuery
 
 SERVICE_QUERY = EventQuery(environment="production", kinds=("build", "deployment"), service="api", limit=10,
                            until=datetime(2026, 12, 1, tzinfo=timezone.utc))

@@ -1,0 +1,87 @@
+"""The read routes, apart from Chalice: GET /metrics, GET /metrics/summary and GET /health.
+Plain inputs in, (status, body) out, ApiError on a 4xx."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib import constants as C
+from chalicelib.context import Context
+from chalicelib.errors import ValidationFailed
+from chalicelib.events import EventQuery
+from chalicelib.health import check_health
+from chalicelib.http import Reply
+from chalicelib.models import Environment, Name, Timestamp
+from chalicelib.pagination import decode_token, encode_token
+from chalicelib.summary import service_summary
+
+
+class _Params(BaseModel):
+    # Built on first use, not at import: a cold start that serves GET /health builds only its own.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class ListParams(_Params):
+    service: Name | None = None
+    kind: Literal["deployment", "build", "incident", "gauge"] | None = None
+    environment: Environment = C.DEFAULT_ENVIRONMENT
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+    limit: int = Field(default=C.DEFAULT_PAGE_SIZE, ge=1, le=C.MAX_PAGE_SIZE)
+    next_token: str | None = Field(default=None, max_length=4096)
+
+
+class SummaryParams(_Params):
+    service: Name
+    environment: Environment = C.DEFAULT_ENVIRONMENT
+    days: int = Field(default=C.DEFAULT_SUMMARY_DAYS, ge=1, le=C.MAX_SUMMARY_DAYS)
+
+
+class HealthParams(_Params):
+    deep: Literal["true", "false"] = "false"
+
+
+P = TypeVar("P", bound=_Params)
+
+
+def _params(model: type[P], query: Mapping[str, str] | None) -> P:
+    try:
+        return model.model_validate(dict(query or {}), context={})
+    except ValidationError as error:
+        details = [{"field": ".".join(str(p) for p in err["loc"]) or "(query)",
+                    "message": err["msg"].removeprefix("Value error, "), "type": err["type"]}
+                   for err in error.errors(include_input=False, include_url=False)]
+        raise ValidationFailed("Invalid query parameters.", details) from None
+
+
+def list_metrics(ctx: Context, query: Mapping[str, str] | None) -> Reply:
+    params = _params(ListParams, query)
+    if params.since and params.until and params.since > params.until:
+        raise ValidationFailed("'since' is after 'until'.",
+                               [{"field": "since", "message": "must not be after until", "type": "range"}])
+    event_query = EventQuery(
+        environment=params.environment,
+        kinds=(params.kind,) if params.kind else C.KINDS,
+        service=params.service,
+        since=params.since,
+        until=params.until,
+        limit=params.limit,
+    )
+    cursors = decode_token(params.next_token, event_query)
+    items, next_cursors = ctx.events.list_events(event_query, cursors)
+    return 200, {"items": items, "next_token": encode_token(event_query, next_cursors)}
+
+
+def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
+    params = _params(SummaryParams, query)
+    return 200, service_summary(ctx.events, params.service, params.environment, params.days, now)
+
+
+def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
+    params = _params(HealthParams, query)
+    report = check_health(ctx, now, deep=params.deep == "true")
+    body: dict[str, Any] = report.body
+    return report.status_code, body
