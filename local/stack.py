@@ -219,7 +219,7 @@ Inspect the emulated AWS with the aws CLI or boto3 (any credentials work):
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
     aws --endpoint-url {endpoint} --region {PRIMARY_REGION} dynamodb scan --table-name {table} --max-items 5
 
-Monitoring (README, "Monitoring and alerts"): the health check runs in each region every
+Monitoring (docs/monitoring.md): the health check runs in each region every
 {self.health_every:g} s (AWS: every 300 s); alerts are printed here as the e-mail would read. Make the
 primary's table unavailable, run the health check now, and bring the table back:
   curl -s -X POST {endpoint}/_outage/us-east-1/dynamodb

@@ -37,13 +37,11 @@ def poll_stream(app_module: ModuleType, region: str, stream_arn: str, stop: thre
             batch = lambda_event(records[start:start + C.STREAM_BATCH_SIZE])
 
             def deliver(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
-                try:
-                    result = app_module.replicate_stream(pending[0], LambdaContext("replicate_stream"))
+                try:  # the handler logs its own run (chalicelib.logs.logged_run)
+                    app_module.replicate_stream(pending[0], LambdaContext("replicate_stream"))
                 except Exception as error:  # noqa: BLE001 - report it, and the same batch goes again
-                    log_event("WARNING", "stream batch failed", worker="stream", error=str(error))
+                    log_event("WARNING", "stream batch failed, sending it again", worker="stream", error=str(error))
                     return pending
-                if result.get("replicated"):
-                    log_event("INFO", "stream", worker="stream", **result)
                 return []
 
             try:
@@ -68,10 +66,10 @@ def run_scheduled(app_module: ModuleType, region: str, handler: str) -> dict[str
 
 def run_schedule(app_module: ModuleType, region: str, handler: str, stop: threading.Event, every: float) -> None:
     while not stop.wait(every):
-        try:
-            log_event("INFO", handler, worker=handler, **run_scheduled(app_module, region, handler))
+        try:  # the handler logs its own run and result (chalicelib.logs.logged_run)
+            run_scheduled(app_module, region, handler)
         except Exception as error:  # noqa: BLE001 - a failed run is retried at the next tick, as in AWS
-            log_event("ERROR", handler, worker=handler, error=str(error))
+            log_event("WARNING", "run failed, retried at the next tick", worker=handler, error=str(error))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Alerts on the local stack, as the README tells a user to see them: make the primary's table
+"""Alerts on the local stack, as docs/monitoring.md tells a user to see them: make the primary's table
 unavailable, run the scheduled health check, read the alert the console prints, bring the table
 back. The commands are the ones the stack's banner prints."""
 from __future__ import annotations
