@@ -73,3 +73,19 @@ def test_importing_the_app_leaves_the_collector_running_with_what_it_loaded_froz
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True"]
+
+
+def test_a_cold_start_loads_only_what_a_post_needs() -> None:
+    """app.py imports the read routes, the jobs and the health check's modules when first used, so
+    a cold start (whose first request is usually a POST) does not load them."""
+    probe = "import sys, app; print(' '.join(sorted(m for m in sys.modules if m.startswith('chalicelib'))))"
+    env = {**os.environ, "AWS_XRAY_SDK_ENABLED": "false", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert {"chalicelib.ingest", "chalicelib.events", "chalicelib.role"} <= loaded
+    later = {"chalicelib.reads", "chalicelib.jobs", "chalicelib.replication", "chalicelib.health_check",
+             "chalicelib.checks", "chalicelib.delivery", "chalicelib.dora", "chalicelib.pagination",
+             "chalicelib.probes", "chalicelib.alerts"}
+    assert loaded & later == set()
