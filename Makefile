@@ -73,12 +73,12 @@ package: $(VENDOR_STAMP)
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/package-merge.json $(OUT)
 	$(PY) -m pipeline.bytecode --zip $(OUT)/deployment.zip
 
-## bench: the benchmark scripts; they print figures
+## bench: the benchmarks (tests/benchmarks), each run as a module from the project root; they print figures
 bench: $(STAMP)
-	$(PY) tests/benchmarks/bench_api.py
-	$(PY) tests/benchmarks/bench_cold_start.py
-	$(PY) tests/benchmarks/bench_package.py
-	$(PY) tests/benchmarks/bench_replication.py
+	$(PY) -m tests.benchmarks.bench_api
+	$(PY) -m tests.benchmarks.bench_cold_start
+	$(PY) -m tests.benchmarks.bench_package
+	$(PY) -m tests.benchmarks.bench_replication
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .local-stack .pytest_cache vendor

@@ -6,6 +6,8 @@ region: the API, the functions, the dashboards and the alarms.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from chalicelib import constants as C
 
 APP_NAME = C.APP_NAME  # also API Gateway's ApiName
@@ -31,14 +33,16 @@ def table(stage: str) -> str:
     return f"{APP_NAME}-{stage}"
 
 
-def regional_stack(stage: str) -> str:
-    """dr/regional.yaml's stack: the table and the alert topic, in each region."""
-    return f"{APP_NAME}-{stage}"
+# The CloudFormation stacks of a table stage, by what they hold:
+#   regional             dr/regional.yaml: the table and the alert topic, in each region (named as the table)
+#   monitoring           dashboards/alarms.yaml, in each region
+#   pipeline             pipeline/pipeline.yaml, in the primary region
+#   pipeline-artifacts   pipeline/artifacts.yaml: the artifact store, in each region
+Stack = Literal["regional", "monitoring", "pipeline", "pipeline-artifacts"]
 
 
-def monitoring_stack(stage: str) -> str:
-    """dashboards/alarms.yaml's stack, in each region."""
-    return f"{APP_NAME}-{stage}-monitoring"
+def stack(stage: str, holds: Stack) -> str:
+    return table(stage) if holds == "regional" else f"{APP_NAME}-{stage}-{holds}"
 
 
 def alert_topic(stage: str) -> str:
@@ -75,14 +79,6 @@ def alarm(chalice_stage: str, what: str) -> str:
 def pipeline(stage: str) -> str:
     """The CodePipeline pipeline and its CodeCommit repository."""
     return f"{APP_NAME}-{stage}"
-
-
-def pipeline_stack(stage: str) -> str:
-    return f"{APP_NAME}-{stage}-pipeline"
-
-
-def artifacts_stack(stage: str) -> str:
-    return f"{APP_NAME}-{stage}-pipeline-artifacts"
 
 
 def build_project(stage: str) -> str:

@@ -76,7 +76,7 @@ class RegionDeployer:
         self.chalice_stage = names.chalice_stage(self.stage, region)
 
     def alert_topic_arn(self) -> str:
-        name = names.regional_stack(self.stage)
+        name = names.stack(self.stage, "regional")
         try:
             outputs = self.regions.regional_outputs(self.region)
         except AWS_ERRORS as error:
@@ -91,8 +91,9 @@ class RegionDeployer:
 
     def deploy_stack(self, parameters: Mapping[str, str]) -> str:
         """Create or update the monitoring stack and wait; returns created, updated or up to date."""
-        return deploy_stack(self.regions.cloudformation(self.region), self.region, names.monitoring_stack(self.stage),
-                            T.ALARMS_TEMPLATE, parameters, tags={"stage": self.stage}, max_attempts=120)
+        return deploy_stack(self.regions.cloudformation(self.region), self.region,
+                            names.stack(self.stage, "monitoring"), T.ALARMS_TEMPLATE, parameters,
+                            tags={"stage": self.stage}, max_attempts=120)
 
     def subscribe(self, topic_arn: str, emails: list[str]) -> None:
         """Subscribe each address once: an address already listed (confirmed or pending) is left alone,
@@ -128,7 +129,7 @@ class RegionDeployer:
     def run(self, stages: Mapping[str, Any]) -> None:
         topic_arn = self.alert_topic_arn()
         parameters = alarm_parameters(self.stage, self.chalice_stage, topic_arn, stages)
-        self.report.add(self.region, "stack", names.monitoring_stack(self.stage), self.deploy_stack(parameters))
+        self.report.add(self.region, "stack", names.stack(self.stage, "monitoring"), self.deploy_stack(parameters))
         self.subscribe(topic_arn, list(stages[self.stage]["alert_emails"]))
         self.put_dashboards()
 

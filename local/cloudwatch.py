@@ -54,5 +54,5 @@ def apply_monitoring_stack_alarms(emulator: Emulator, region: str, stage: str,
                                   template: Path = ALARMS_TEMPLATE) -> list[str]:
     """After `python -m dashboards deploy` against the emulator: the alarms of the region's stack
     devops-metrics-<stage>-monitoring, with the parameters that stack was deployed with."""
-    parameters = stack_parameters(emulator.cloudformation(region), names.monitoring_stack(stage))
+    parameters = stack_parameters(emulator.cloudformation(region), names.stack(stage, "monitoring"))
     return apply_skipped_alarms(emulator.cloudwatch(region), parameters, region, template)

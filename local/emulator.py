@@ -99,7 +99,7 @@ def deploy_regional_stack(emulator: Emulator, region: str, stage: str) -> dict[s
     is configured as the template says.
     """
     cfn = emulator.cloudformation(region)
-    name = names.regional_stack(stage)
+    name = names.stack(stage, "regional")
     deploy_stack(cfn, region, name, REGIONAL_TEMPLATE, {"Stage": stage}, delay=1, max_attempts=60)
     outputs = stack_outputs(cfn, name)
     _apply_skipped_table_properties(emulator, region, outputs["TableName"])

@@ -67,7 +67,7 @@ class Regions:
 
     def regional_outputs(self, region: str) -> dict[str, str]:
         """The regional stack's outputs (TableName, TableStreamArn, AlertTopicArn)."""
-        return stack_outputs(self.cloudformation(region), names.regional_stack(self.stage))
+        return stack_outputs(self.cloudformation(region), names.stack(self.stage, "regional"))
 
     def topic_arn(self, region: str) -> str | None:
         """The alert topic from the regional stack's outputs (None when the stack cannot be read)."""

@@ -27,9 +27,10 @@ def _deploy(regions: Regions, region: str, name: str, template: Path, parameters
 
 def deploy(stage: str, email: str, branch: str, endpoint_url: str | None = None) -> dict[str, str]:
     regions = Regions(stage, endpoint_url)
-    stores = {region: _deploy(regions, region, names.artifacts_stack(stage), ARTIFACTS_TEMPLATE, {"Stage": stage})
+    stores = {region: _deploy(regions, region, names.stack(stage, "pipeline-artifacts"), ARTIFACTS_TEMPLATE,
+                              {"Stage": stage})
               for region in C.REGIONS}
-    return _deploy(regions, C.PRIMARY_REGION, names.pipeline_stack(stage), PIPELINE_TEMPLATE, {
+    return _deploy(regions, C.PRIMARY_REGION, names.stack(stage, "pipeline"), PIPELINE_TEMPLATE, {
         "Stage": stage,
         "BranchName": branch,
         "AlertEmail": email,

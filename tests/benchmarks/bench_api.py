@@ -5,7 +5,7 @@ What it does
      us-east-1 (the app's region) and us-west-2 (the DR region, whose table the app may read too), so
      the tables (keys, GSIs, stream...) are the ones the template defines.
   2. Loads --deployments (default 10,000) deployment events for one service (--service, default
-     "checkout") through the project's own write path, `MetricsStore.put_events`, in batches of 100
+     "checkout") through the project's own write path, `EventStore.put_events`, in batches of 100
      events built with `chalicelib.models.parse_events` (no batch-writing of hand-made items: put_events
      is fast enough here). Timestamps are spread over the last 30 days, about 60 % carry a
      commit_timestamp, about 15 % failed or were rolled back. --incidents (default 50) incidents of the
@@ -14,9 +14,11 @@ What it does
      would, --other-events (default 5,000) events of other services and all four kinds are loaded too;
      pass --other-events 0 for a table holding one service only.
   3. Calls the real Chalice app through `chalice.test.Client` and records every DynamoDB call the app's
-     own clients make (botocore 'before-call'/'after-call' events): operation names (a call to the
-     peer region's table is shown as "Op@us-west-2"), and for each Query/Scan page its ScannedCount and
-     response size in bytes (HTTP body of the response).
+     own clients make (those of app.context()'s tables, ctx.table and ctx.peer; botocore
+     'before-call'/'after-call' events): operation names (a call to the peer region's table is shown as
+     "Op@us-west-2"), and for each Query/Scan page its ScannedCount and response size in bytes (HTTP
+     body of the response). What the app writes to stdout (a JSON log line per request, EMF metric
+     lines) goes to os.devnull while it is driven, so only the figures are printed.
   4. Gets the summary's inputs the naive way: a paginated full-table Scan (projecting pk, kind,
      timestamp and body), filtered client-side, then checks that the DORA figures computed from it
      equal the route's answer.
@@ -43,12 +45,13 @@ How to read the output
     so it dominates and is not representative of AWS) and of the rest ("app p50" = total - DynamoDB,
     per request): validation, routing, JSON, DORA maths.
 
-Run from the project root:  .venv/bin/python tests/benchmarks/bench_api.py [--deployments N] [--runs N]
+Run from the project root:  .venv/bin/python -m tests.benchmarks.bench_api [--deployments N] [--runs N]
 It takes about 2-3 minutes with the defaults on 2 cores (loading ~15 s, the naive Scan ~30 s in moto).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -58,20 +61,18 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tests.benchmarks.stage import DR_REGION as PEER_REGION  # the app reads its failover record too
+from tests.benchmarks.stage import PRIMARY_REGION as REGION
+from tests.benchmarks.stage import STAGE, TABLE
 
-STAGE = "dev"
-REGION = "us-east-1"
-PEER_REGION = "us-west-2"  # the DR region: the app reads its failover record too, when it has a peer
-TABLE = f"devops-metrics-{STAGE}"
+if TYPE_CHECKING:
+    from chalicelib.events import EventStore
+
 ENVIRONMENT = "production"
 MIB = 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -91,10 +92,12 @@ os.environ.update({
 
 import warnings  # noqa: E402
 
-import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from chalicelib import clients, names  # noqa: E402
+from chalicelib.times import format_time, utc_now  # noqa: E402
+from ops.templates import REGIONAL_TEMPLATE, ROOT  # noqa: E402
 from tests.benchmarks.stats import percentile  # noqa: E402
 
 warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in local mode")
@@ -163,10 +166,6 @@ def item_size(item: dict[str, dict[str, Any]]) -> int:
 
 # ---- test data ----------------------------------------------------------------------------------
 
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def deployment_payloads(service: str, count: int, now: datetime, rng: random.Random) -> list[dict[str, Any]]:
     """`count` deployments spread evenly over [now - 30 days + 1 h, now - 1 min]."""
     oldest, newest = now - timedelta(days=30) + timedelta(hours=1), now - timedelta(minutes=1)
@@ -175,12 +174,12 @@ def deployment_payloads(service: str, count: int, now: datetime, rng: random.Ran
     for i in range(count):
         at = newest - span * (i / max(count - 1, 1))
         payload: dict[str, Any] = {
-            "kind": "deployment", "service": service, "environment": ENVIRONMENT, "timestamp": _iso(at),
+            "kind": "deployment", "service": service, "environment": ENVIRONMENT, "timestamp": format_time(at),
             "status": rng.choices(["success", "failure", "rolled_back"], weights=[85, 10, 5])[0],
             "pipeline": f"{service}-release", "commit_sha": uuid.UUID(int=rng.getrandbits(128)).hex,
         }
         if rng.random() < 0.6:
-            payload["commit_timestamp"] = _iso(at - timedelta(hours=rng.uniform(0.2, 96)))
+            payload["commit_timestamp"] = format_time(at - timedelta(hours=rng.uniform(0.2, 96)))
         payloads.append(payload)
     return payloads
 
@@ -192,10 +191,10 @@ def incident_payloads(service: str, deployments: list[tuple[str, datetime]], cou
     for deployment_id, deployed_at in rng.sample(deployments, min(count, len(deployments))):
         opened = deployed_at + timedelta(seconds=rng.uniform(1, 50))
         payload: dict[str, Any] = {"kind": "incident", "service": service, "environment": ENVIRONMENT,
-                                   "timestamp": _iso(opened), "opened_at": _iso(opened),
+                                   "timestamp": format_time(opened), "opened_at": format_time(opened),
                                    "severity": rng.choice(["sev1", "sev2", "sev3"]), "deployment_id": deployment_id}
         if rng.random() < 0.9:
-            payload["resolved_at"] = _iso(min(opened + timedelta(minutes=rng.uniform(5, 600)), now))
+            payload["resolved_at"] = format_time(min(opened + timedelta(minutes=rng.uniform(5, 600)), now))
         payloads.append(payload)
     return payloads
 
@@ -207,21 +206,22 @@ def other_payloads(count: int, now: datetime, rng: random.Random) -> list[dict[s
         at = now - timedelta(minutes=1) - timedelta(days=30) * rng.random() * 0.99
         service = f"other-{i % 8}"
         kind = ("build", "deployment", "gauge", "incident")[i % 4]
-        base: dict[str, Any] = {"kind": kind, "service": service, "environment": ENVIRONMENT, "timestamp": _iso(at)}
+        base: dict[str, Any] = {"kind": kind, "service": service, "environment": ENVIRONMENT,
+                                "timestamp": format_time(at)}
         if kind == "build":
             base.update(status=rng.choice(["succeeded", "failed"]), duration_seconds=rng.uniform(30, 900))
         elif kind == "deployment":
-            base.update(status="success", commit_timestamp=_iso(at - timedelta(hours=rng.uniform(1, 48))))
+            base.update(status="success", commit_timestamp=format_time(at - timedelta(hours=rng.uniform(1, 48))))
         elif kind == "gauge":
             base.update(name="coverage", value=rng.uniform(50, 100), unit="Percent")
         else:
-            base.update(opened_at=_iso(at), resolved_at=_iso(at + timedelta(seconds=30)), severity="sev3")
+            base.update(opened_at=format_time(at), resolved_at=format_time(at + timedelta(seconds=30)), severity="sev3")
         payloads.append(base)
     return payloads
 
 
-def load(store: Any, payloads: list[dict[str, Any]], now: datetime) -> list[str]:
-    """Through the project's own write path: parse_events + MetricsStore.put_events, 100 per call."""
+def load(store: EventStore, payloads: list[dict[str, Any]], now: datetime) -> list[str]:
+    """Through the project's own write path: parse_events + EventStore.put_events, 100 per call."""
     from chalicelib.models import parse_events
 
     ids: list[str] = []
@@ -232,6 +232,15 @@ def load(store: Any, payloads: list[dict[str, Any]], now: datetime) -> list[str]
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def app_output() -> Iterator[None]:
+    """While the app is driven: its stdout (one JSON log line per request, EMF metric lines) into
+    os.devnull, a real file, so that writing them costs about what it does in Lambda and only the
+    benchmark's own figures reach stdout."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
+
 
 def by_operation(calls: list[Call]) -> str:
     counts = Counter(c.operation for c in calls)
@@ -283,11 +292,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, started: float) -> int:
     for region in (REGION, PEER_REGION):
-        cfn = boto3.client("cloudformation", region_name=region)
-        cfn.create_stack(StackName=f"devops-metrics-{STAGE}",
-                         TemplateBody=(ROOT / "dr" / "regional.yaml").read_text(),
+        cfn = clients.cloudformation(region, "operator")
+        cfn.create_stack(StackName=names.stack(STAGE, "regional"), TemplateBody=REGIONAL_TEMPLATE.read_text(),
                          Parameters=[{"ParameterKey": "Stage", "ParameterValue": STAGE}])
-        status = cfn.describe_stacks(StackName=f"devops-metrics-{STAGE}")["Stacks"][0]["StackStatus"]
+        status = cfn.describe_stacks(StackName=names.stack(STAGE, "regional"))["Stacks"][0]["StackStatus"]
         if status != "CREATE_COMPLETE":
             raise SystemExit(f"the regional stack in {region} is {status}")
 
@@ -296,30 +304,30 @@ def run(args: argparse.Namespace, started: float) -> int:
     import app as app_module
     from chalicelib import constants as C
     from chalicelib import dora
-    from chalicelib.models import format_timestamp
-    from chalicelib.store import event_pk
+    from chalicelib.keys import event_pk
 
     app_module._CONTEXT = None
-    ctx = app_module.context()
+    with app_output():
+        ctx = app_module.context()
     recorder = Recorder()
-    recorder.attach(ctx.store._ddb)
-    peer = getattr(ctx, "peer", None)  # newer versions of the app also hold the DR region's table
-    if peer is not None and peer._ddb is not ctx.store._ddb:
-        recorder.attach(peer._ddb, tag=f"@{peer.region}")
+    recorder.attach(ctx.table.client)
+    if ctx.peer is not None and ctx.peer.client is not ctx.table.client:
+        recorder.attach(ctx.peer.client, tag=f"@{ctx.peer.region}")
 
     rng = random.Random(args.seed)
     service = args.service
-    load_now = datetime.now(timezone.utc)
+    load_now = utc_now()
     t0 = time.perf_counter()
     payloads = deployment_payloads(service, args.deployments, load_now, rng)
-    ids = load(ctx.store, payloads, load_now)
-    deployed = [(i, datetime.fromisoformat(p["timestamp"])) for i, p in zip(ids, payloads, strict=True)]
-    load(ctx.store, incident_payloads(service, deployed, args.incidents, load_now, rng), load_now)
-    load(ctx.store, other_payloads(args.other_events, load_now, rng), load_now)
+    with app_output():
+        ids = load(ctx.events, payloads, load_now)
+        deployed = [(i, datetime.fromisoformat(p["timestamp"])) for i, p in zip(ids, payloads, strict=True)]
+        load(ctx.events, incident_payloads(service, deployed, args.incidents, load_now, rng), load_now)
+        load(ctx.events, other_payloads(args.other_events, load_now, rng), load_now)
     load_seconds = time.perf_counter() - t0
     load_calls = recorder.take()
     print(f"Loaded {args.deployments:,} deployments + {min(args.incidents, args.deployments):,} incidents of "
-          f"{service!r} and {args.other_events:,} events of other services through MetricsStore.put_events "
+          f"{service!r} and {args.other_events:,} events of other services through EventStore.put_events "
           f"in {load_seconds:.1f} s ({by_operation(load_calls)}).\n")
 
     # -- 1. DynamoDB calls per request ----------------------------------------------------------
@@ -339,7 +347,8 @@ def run(args: argparse.Namespace, started: float) -> int:
     summary_body: dict[str, Any] = {}
     list_page: dict[str, Any] = {}
     for label, method, path, body, status_code in routes:
-        response = request(client, method, path, body)
+        with app_output():
+            response = request(client, method, path, body)
         expect(response, status_code, label)
         measured[label] = recorder.take()
         if "summary" in label:
@@ -351,7 +360,7 @@ def run(args: argparse.Namespace, started: float) -> int:
     window_end = datetime.fromisoformat(summary_body["window"]["end"])
     window_start = datetime.fromisoformat(summary_body["window"]["start"])
     incident_start = window_start - timedelta(days=C.INCIDENT_LOOKBACK_DAYS)
-    scan_client = boto3.client("dynamodb", region_name=REGION)
+    scan_client = clients.client("dynamodb", REGION, "operator")  # untyped: its items are plain JSON here
     scan_recorder = Recorder(keep_items=True)
     scan_recorder.attach(scan_client)
     t0 = time.perf_counter()
@@ -365,12 +374,12 @@ def run(args: argparse.Namespace, started: float) -> int:
     scan_calls = scan_recorder.take()
     pk = event_pk(ENVIRONMENT, service)
     scanned_items = [item for call in scan_calls for item in (call.items or [])]
-    lo, hi = format_timestamp(window_start), format_timestamp(window_end)
+    lo, hi = format_time(window_start), format_time(window_end)
     naive_deployments = [json.loads(i["body"]["S"]) for i in scanned_items
                          if i["pk"]["S"] == pk and i["kind"]["S"] == "deployment" and lo <= i["timestamp"]["S"] <= hi]
     naive_incidents = [json.loads(i["body"]["S"]) for i in scanned_items
                        if i["pk"]["S"] == pk and i["kind"]["S"] == "incident"
-                       and format_timestamp(incident_start) <= i["timestamp"]["S"] <= hi]
+                       and format_time(incident_start) <= i["timestamp"]["S"] <= hi]
     naive_summary = dora.summarize(naive_deployments, naive_incidents, window_start, window_end, summary_body["days"])
     same_answer = all(summary_body[key] == value for key, value in naive_summary.items())
 
@@ -418,7 +427,7 @@ def run(args: argparse.Namespace, started: float) -> int:
     # -- 3. in-process latency ------------------------------------------------------------------
     def post_no_id(_: int) -> Any:
         body = {"kind": "deployment", "service": "bench-post", "status": "success",
-                "commit_timestamp": _iso(datetime.now(timezone.utc) - timedelta(hours=2))}
+                "commit_timestamp": format_time(utc_now() - timedelta(hours=2))}
         return request(client, "POST", "/metrics", json.dumps(body).encode())
 
     def post_with_id(run: int) -> Any:
@@ -440,18 +449,19 @@ def run(args: argparse.Namespace, started: float) -> int:
     ]
     rows = []
     for label, call, status_code, runs in timed:
-        expect(call(-1), status_code, label)  # one warm-up call, not timed
-        recorder.take()
         totals, in_ddb, app_only = [], [], []
-        for run in range(runs):
-            t0 = time.perf_counter()
-            response = call(run)
-            elapsed = time.perf_counter() - t0
-            expect(response, status_code, label)
-            ddb = sum(c.seconds for c in recorder.take())
-            totals.append(elapsed * 1000)
-            in_ddb.append(ddb * 1000)
-            app_only.append((elapsed - ddb) * 1000)
+        with app_output():
+            expect(call(-1), status_code, label)  # one warm-up call, not timed
+            recorder.take()
+            for run in range(runs):
+                t0 = time.perf_counter()
+                response = call(run)
+                elapsed = time.perf_counter() - t0
+                expect(response, status_code, label)
+                ddb = sum(c.seconds for c in recorder.take())
+                totals.append(elapsed * 1000)
+                in_ddb.append(ddb * 1000)
+                app_only.append((elapsed - ddb) * 1000)
         rows.append([label, runs, f"{percentile(totals, 50):.1f}", f"{percentile(totals, 95):.1f}",
                      f"{statistics.fmean(totals):.1f}", f"{percentile(in_ddb, 50):.1f}",
                      f"{percentile(app_only, 50):.1f}"])

@@ -1,12 +1,12 @@
 """Cold start of the API, as a fresh Python process each time, against a floor.
 
 What it measures
-  First it runs `make package STAGE=dev` and unzips the deployment.zip into a temporary directory laid
+  It runs `make package STAGE=dev` and unzips the deployment.zip into a temporary directory laid
   out as Lambda's /var/task: the app, chalicelib, chalice's own two files, pydantic, requests and
   the rest, each module with the hash-checked .pyc pipeline/bytecode.py adds. moto's server is
-  started in a subprocess (local.emulator.Emulator) and dr/regional.yaml is deployed in it (stage
-  dev) in us-east-1, the app's region, and us-west-2, the DR region, whose table the app also reads
-  (the failover record) when it writes. Then, --runs times per variant (default 10, the variants
+  started in a subprocess (local.emulator.Emulator; tests/benchmarks/stage.py) and dr/regional.yaml is
+  deployed in it (stage dev) in us-east-1, the app's region, and us-west-2, the DR region, whose table
+  the app also reads (the failover record) when it writes. Then, --runs times per variant (default 10, the variants
   alternating, after --warmup untimed runs of each), a fresh `python -c ...` child is spawned with
   its environment pointed at the emulator (Emulator.env plus the dev stage's variables from
   .chalice/config.json, AWS_XRAY_SDK_ENABLED=false) and its cwd in its task root, which comes first
@@ -45,7 +45,7 @@ How to read the output
     task root (median of --import-runs children), e.g. pydantic (a run-time dependency of ours),
     aws_xray_sdk.core (imported only with tracing on) and boto3 (in both).
 
-Run from the project root:  .venv/bin/python tests/benchmarks/bench_cold_start.py [--runs N]
+Run from the project root:  .venv/bin/python -m tests.benchmarks.bench_cold_start [--runs N]
 It takes about a minute with the defaults (longer when make package has to fetch wheels first).
 """
 from __future__ import annotations
@@ -54,7 +54,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -64,19 +63,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tabulate import tabulate
 
-from tabulate import tabulate  # noqa: E402
+from local.emulator import Emulator, clean_env
+from ops.templates import ROOT
+from pipeline.bytecode import compile_tree
+from tests.benchmarks.stage import PRIMARY_REGION as REGION
+from tests.benchmarks.stage import STAGE, TABLE, emulated
 
-from local.emulator import Emulator, clean_env, deploy_all  # noqa: E402
-from pipeline.bytecode import compile_tree  # noqa: E402
-
-STAGE = "dev"
-REGION = "us-east-1"
-PEER_REGION = "us-west-2"
-TABLE = f"devops-metrics-{STAGE}"
 BUDGET = 1.3  # ours may take at most this many times the floor
 
 # An API Gateway (REST, proxy integration) event for POST /metrics with one deployment event, shaped
@@ -184,12 +178,6 @@ TRACING_ENV = {"XRAY_TRACING": "true", "AWS_XRAY_SDK_ENABLED": "true",
 IMPORTS = ("pydantic", "aws_xray_sdk.core", "boto3", "chalice", "chalicelib.models", "app")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def stage_env() -> dict[str, str]:
     """The environment Lambda gives the function: the stage's variables from .chalice/config.json."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -237,7 +225,7 @@ def run_child(code: str, env: dict[str, str]) -> tuple[str, float, str]:
 
 def cold_start(code: str, env: dict[str, str], label: str) -> dict[str, float]:
     out, wall, stderr = run_child(code, env)
-    figures = json.loads(out)
+    figures: dict[str, float] = json.loads(out)  # (and "body", a string: read only on failure)
     if figures["status"] != 201:
         raise SystemExit(f"{label}: POST /metrics answered {figures['status']}: {figures['body']}\n{stderr[-3000:]}")
     figures["wall_ms"] = wall
@@ -260,11 +248,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    emulator = Emulator.start(free_port())
-    scratch = tempfile.TemporaryDirectory(prefix="cold-start-")
-    try:
-        roots = make_task_roots(Path(scratch.name))
-        deploy_all(emulator, STAGE, (REGION, PEER_REGION))
+    with emulated() as emulator, tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
+        roots = make_task_roots(Path(scratch))
         env = child_env(emulator, roots["ours"])
         source_env = child_env(emulator, roots["ours-source"])
         floor_env = child_env(emulator, roots["floor"])
@@ -284,9 +269,6 @@ def main(argv: list[str] | None = None) -> int:
             times = [float(run_child(IMPORT_PROBE.format(module=module), env)[0]) for _ in range(args.import_runs)]
             # (each probe is a fresh process: nothing is cached between them but the OS file cache)
             imports.append([f"import {module}", f"{statistics.median(times):.0f}", f"{min(times):.0f}"])
-    finally:
-        emulator.stop()
-        scratch.cleanup()
 
     rows = []
     p50: dict[str, float] = {}

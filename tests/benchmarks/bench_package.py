@@ -30,7 +30,7 @@ How to read the output
     all its .py files here: what a cold start could spend compiling without them (an upper bound;
     bench_cold_start.py measures the cold start itself with and without them).
 
-Run from the project root:  .venv/bin/python tests/benchmarks/bench_package.py [--stage prod] [--fresh]
+Run from the project root:  .venv/bin/python -m tests.benchmarks.bench_package [--stage prod] [--fresh]
 It takes from a few seconds (cached) to a minute or so (wheels downloaded).
 """
 from __future__ import annotations
@@ -49,10 +49,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from pipeline.bytecode import compile_zip  # noqa: E402
+from ops.templates import ROOT
+from pipeline.bytecode import compile_zip
 
-ROOT = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).parent / "chalice"
 KIB = 1024
 MIB = 1024 * 1024

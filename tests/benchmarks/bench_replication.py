@@ -1,8 +1,9 @@
 """Replication cost and lag: the sweep against a floor and a naive full copy, and the stream path's lag.
 
 What it measures
-  moto's server is started in a subprocess (local.emulator.Emulator, on a free port) and dr/regional.yaml
-  is deployed in it (stage dev) in us-east-1, the source, and us-west-2, the replica. Every DynamoDB
+  moto's server is started in a subprocess (local.emulator.Emulator, on a free port; tests/benchmarks/stage.py)
+  and dr/regional.yaml is deployed in it (stage dev) in us-east-1, the source, and us-west-2, the replica. The
+  measured code is handed each region's table as a chalicelib.dynamodb.Table. Every DynamoDB
   request of the measured code is counted by operation on both regions' clients (botocore
   'before-call.dynamodb'; moto reports no ConsumedCapacity, so requests and items are counted instead).
 
@@ -50,7 +51,7 @@ How to read the output
     event source mapping polling the stream, and moto's own latency on 2 shared cores (writer, poller,
     8 apply threads and the server compete for them).
 
-Run from the project root:  .venv/bin/python tests/benchmarks/bench_replication.py [--items N] [--rate R]
+Run from the project root:  .venv/bin/python -m tests.benchmarks.bench_replication [--items N] [--rate R]
 It takes about 4 minutes with the defaults on 2 cores: the naive copy (~20,000 PutItem at ~7 ms each in
 moto) takes over half of it, loading the tables ~30 s, dr.verify.compare ~20 s, the lag test --seconds.
 """
@@ -59,35 +60,30 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import socket
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tabulate import tabulate
 
-from tabulate import tabulate  # noqa: E402
+from chalicelib import constants as C
+from chalicelib.control import ControlStore
+from chalicelib.dynamodb import Item, Table
+from chalicelib.keys import change_bucket, change_stamp
+from chalicelib.replication import Change, ReplicationSweep, Replicator, changes_from_stream
+from chalicelib.times import format_time, utc_now
+from dr.verify import compare
+from local.emulator import Emulator
+from local.streams import StreamReader
+from tests.benchmarks.stage import DR_REGION as REPLICA
+from tests.benchmarks.stage import PRIMARY_REGION as SOURCE
+from tests.benchmarks.stage import TABLE, emulated
+from tests.benchmarks.stats import percentile
 
-from chalicelib import constants as C  # noqa: E402
-from chalicelib.models import format_timestamp  # noqa: E402
-from chalicelib.replication import Change, ReplicationSweep, Replicator, changes_from_stream  # noqa: E402
-from chalicelib.store import Item, MetricsStore, change_bucket, change_stamp  # noqa: E402
-from dr.verify import compare  # noqa: E402
-from local.emulator import Emulator, deploy_all  # noqa: E402
-from local.streams import StreamReader  # noqa: E402
-from tests.benchmarks.stats import percentile  # noqa: E402
-
-STAGE = "dev"
-SOURCE = "us-east-1"
-REPLICA = "us-west-2"
-TABLE = f"devops-metrics-{STAGE}"
 PARTITIONS = 200  # pk = bench#<i % 200>
 BODY = "x" * 300
 PAGE_BYTES = 1024 * 1024  # DynamoDB's Query/Scan page cap
@@ -173,12 +169,6 @@ class Tally:
 
 # ---- helpers ------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def item_size(item: Item) -> int:
     """DynamoDB's item size, roughly: attribute names plus values (strings in UTF-8, numbers ~digits/2)."""
     size = 0
@@ -197,25 +187,17 @@ def bench_item(i: int, at: datetime) -> Item:
     return {"pk": {"S": pk}, "sk": {"S": sk}, "body": {"S": BODY}} | change_stamp(pk, sk, at, SOURCE)
 
 
-def batch_write(store: MetricsStore, items: list[Item]) -> None:
-    """BatchWriteItem, 25 per call, unprocessed items re-sent (the set-up, not measured)."""
-    for start in range(0, len(items), C.BATCH_WRITE_MAX_ITEMS):
-        requests = [{"PutRequest": {"Item": i}} for i in items[start:start + C.BATCH_WRITE_MAX_ITEMS]]
-        while requests:
-            response = store.call("batch_write_item", RequestItems={store.table_name: requests})
-            requests = (response.get("UnprocessedItems") or {}).get(store.table_name, [])
-
-
-def naive_copy(source: MetricsStore, replica: MetricsStore) -> int:
-    """The naive full copy: a paginated Scan of the whole source, one PutItem per item into the replica."""
+def naive_copy(source: Table, replica: Table) -> int:
+    """The naive full copy: a paginated Scan of the whole source (one segment, page after page), one
+    PutItem per item into the replica."""
     copied = 0
-    params: dict[str, Any] = {"TableName": source.table_name}
+    params: dict[str, Any] = {"TableName": source.name}
     while True:
-        response = source.call("scan", **params)
+        response = cast(dict[str, Any], source.call(source.client.scan, **params))
         for item in response.get("Items", []):
             if item["pk"]["S"] == C.CONTROL_PK:
                 continue  # per-region control items are not data
-            replica.call("put_item", TableName=replica.table_name, Item=item)
+            replica.put(item)
             copied += 1
         if "LastEvaluatedKey" not in response:
             return copied
@@ -240,26 +222,26 @@ class SweepFigures:
     per_item: list[list[Any]]
 
 
-def bench_sweep(args: argparse.Namespace, source: MetricsStore, replica: MetricsStore,
-                counter: RequestCounter) -> SweepFigures:
-    now = datetime.now(timezone.utc)
+def bench_sweep(args: argparse.Namespace, source: Table, replica: Table, counter: RequestCounter) -> SweepFigures:
+    now = utc_now()
     old = now - timedelta(hours=2)
     items = [bench_item(i, old) for i in range(args.items)]
     t0 = time.perf_counter()
-    batch_write(source, items)
-    batch_write(replica, items)
-    source.put_control(C.SWEEP_CHECKPOINT_SK, {"watermark": format_timestamp(now - timedelta(hours=1))})
+    # The set-up, not measured: BatchWriteItem, 25 per call, unprocessed items sent again (Table.batch_write).
+    source.batch_write(items)
+    replica.batch_write(items)
+    ControlStore(source).put(C.SWEEP_CHECKPOINT_SK, {"watermark": format_time(now - timedelta(hours=1))})
     step = max(1, round(100 / args.changed_pct))
-    changed_at = datetime.now(timezone.utc)
+    changed_at = utc_now()
     changed = [bench_item(i, changed_at) for i in range(0, args.items, step)]
-    batch_write(source, changed)
+    source.batch_write(changed)
     print(f"Loaded {args.items:,} items into both tables and changed {len(changed):,} in {SOURCE} "
           f"({time.perf_counter() - t0:.1f} s).")
     counter.take()
 
     # ours: the sweep
     t0 = time.perf_counter()
-    report = ReplicationSweep(source, Replicator(replica, SOURCE)).run(datetime.now(timezone.utc))
+    report = ReplicationSweep(source, Replicator(replica, SOURCE)).run(utc_now())
     ours_seconds = time.perf_counter() - t0
     ours = counter.take()
     t0 = time.perf_counter()
@@ -271,12 +253,12 @@ def bench_sweep(args: argparse.Namespace, source: MetricsStore, replica: Metrics
     floor_read, floor_write = floor_reads(changed), math.ceil(len(changed) / C.BATCH_WRITE_MAX_ITEMS)
 
     # stream path, for the per-item figure: the same keys re-written, applied one conditional put per key
-    rewritten = [bench_item(i, datetime.now(timezone.utc)) for i in range(0, args.items, step)]
-    batch_write(source, rewritten)
+    rewritten = [bench_item(i, utc_now()) for i in range(0, args.items, step)]
+    source.batch_write(rewritten)
     counter.take()
     applied = Replicator(replica, SOURCE).apply(
         [Change({"pk": i["pk"], "sk": i["sk"]}, i, int(i["version"]["N"])) for i in rewritten],
-        datetime.now(timezone.utc)).applied
+        utc_now()).applied
     stream = counter.take()
 
     # naive: full Scan + one PutItem per item
@@ -345,9 +327,9 @@ class LagFigures:
     negative: int
 
 
-def bench_lag(args: argparse.Namespace, emulator: Emulator, source: MetricsStore, replica: MetricsStore,
+def bench_lag(args: argparse.Namespace, emulator: Emulator, source: Table, replica: Table,
               counter: RequestCounter) -> LagFigures:
-    arn = source.call("describe_table", TableName=source.table_name)["Table"]["LatestStreamArn"]
+    arn = str(source.describe()["LatestStreamArn"])
     reader = StreamReader(emulator.client("dynamodbstreams", SOURCE), arn, SOURCE)
     writer_client = emulator.client("dynamodb", SOURCE)  # the writer's own client, as the API's would be
     replicator = Replicator(replica, SOURCE)
@@ -373,7 +355,7 @@ def bench_lag(args: argparse.Namespace, emulator: Emulator, source: MetricsStore
                     stats["late_writes"] += 1
                 pk, sk = f"lag#{k % 10}", f"{k:06d}"
                 item = {"pk": {"S": pk}, "sk": {"S": sk}, "body": {"S": BODY}} | change_stamp(
-                    pk, sk, datetime.now(timezone.utc), SOURCE)
+                    pk, sk, utc_now(), SOURCE)
                 writer_client.put_item(TableName=TABLE, Item=item)
                 done = time.perf_counter()
                 with lock:
@@ -394,7 +376,7 @@ def bench_lag(args: argparse.Namespace, emulator: Emulator, source: MetricsStore
                 if records:
                     changes = changes_from_stream(records)
                     t0 = time.perf_counter()
-                    replicator.apply(changes, datetime.now(timezone.utc))
+                    replicator.apply(changes, utc_now())
                     done = time.perf_counter()
                     apply_ms.append((done - t0) * 1000)
                     stats["batches"] += 1
@@ -460,21 +442,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    emulator = Emulator.start(free_port())
-    try:
-        deploy_all(emulator, STAGE, (SOURCE, REPLICA))
+    with emulated() as emulator:
         counter = RequestCounter()
         clients = {region: emulator.client("dynamodb", region) for region in (SOURCE, REPLICA)}
         for region, client in clients.items():
             counter.attach(client, region)
-        source = MetricsStore(clients[SOURCE], TABLE, SOURCE)
-        replica = MetricsStore(clients[REPLICA], TABLE, REPLICA)
+        source = Table(clients[SOURCE], TABLE, SOURCE)
+        replica = Table(clients[REPLICA], TABLE, REPLICA)
         print(f"moto server at {emulator.endpoint}; table {TABLE} in {SOURCE} (source) and {REPLICA} (replica)\n")
 
         sweep = bench_sweep(args, source, replica, counter)
         lag = bench_lag(args, emulator, source, replica, counter)
-    finally:
-        emulator.stop()
 
     changed = math.ceil(args.items / max(1, round(100 / args.changed_pct)))
     print(f"\n1. Sweep: {args.items:,} items, {changed:,} changed since the checkpoint (1 hour ago)")

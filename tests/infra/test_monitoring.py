@@ -80,7 +80,7 @@ def test_every_alarm_and_stack_is_named_as_chalicelib_names_names_it() -> None:
     for logical_id, props in resolved.items():
         what = props["AlarmName"].removeprefix(names.alarm("prod-dr", ""))
         assert what and props["AlarmName"] == names.alarm("prod-dr", what), logical_id
-    assert names.monitoring_stack("prod") == "devops-metrics-prod-monitoring"
+    assert names.stack("prod", "monitoring") == "devops-metrics-prod-monitoring"
     assert names.alarm("prod-dr", "api-5xx") in {p["AlarmName"] for p in resolved.values()}
 
 
