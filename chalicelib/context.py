@@ -1,7 +1,8 @@
 """What every handler is given: settings, and this region's and the peer region's tables."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 from chalicelib.config import Settings
 from chalicelib.control import ControlStore
@@ -15,14 +16,18 @@ class Context:
     settings: Settings
     table: Table
     peer: Table | None = None
-    events: EventStore = field(init=False)
-    control: ControlStore = field(init=False)
-    peer_control: ControlStore | None = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "events", EventStore(self.table))
-        object.__setattr__(self, "control", ControlStore(self.table))
-        object.__setattr__(self, "peer_control", ControlStore(self.peer) if self.peer is not None else None)
+    @cached_property
+    def events(self) -> EventStore:
+        return EventStore(self.table)
+
+    @cached_property
+    def control(self) -> ControlStore:
+        return ControlStore(self.table)
+
+    @cached_property
+    def peer_control(self) -> ControlStore | None:
+        return ControlStore(self.peer) if self.peer is not None else None
 
     def role(self) -> RegionRole:
         return current_role(self.control, self.settings, self.peer_control)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice.app import Request, Response
@@ -22,7 +22,7 @@ Reply = tuple[int, dict[str, Any]]
 _CORRELATION_ID = re.compile(rf"^[A-Za-z0-9._:/=+-]{{1,{C.MAX_CORRELATION_ID_LENGTH}}}$")
 
 
-def correlation_id(headers: Any) -> str:
+def correlation_id(headers: Mapping[str, str] | None) -> str:
     """The caller's X-Correlation-Id when it is sane, else a new one."""
     supplied = headers.get(C.CORRELATION_HEADER.lower()) if headers else None
     if isinstance(supplied, str) and _CORRELATION_ID.match(supplied):

@@ -19,6 +19,7 @@ from chalicelib.config import current_region, current_stage
 from chalicelib.times import format_time, utc_now
 
 T = TypeVar("T")
+E = TypeVar("E")  # the event a handler is given: a Chalice event object, or a plain dict
 
 
 def log_event(level: str, message: str, **fields: Any) -> None:
@@ -36,7 +37,7 @@ def log_event(level: str, message: str, **fields: Any) -> None:
     print(json.dumps(record, default=str, separators=(",", ":")), file=sys.stdout, flush=True)
 
 
-def _run_id(event: Any) -> str:
+def _run_id(event: object) -> str:
     """The correlation id of a run: the event's own id (EventBridge) or its first record's (streams)."""
     if hasattr(event, "to_dict"):
         event = event.to_dict()
@@ -49,12 +50,12 @@ def _run_id(event: Any) -> str:
     return "unknown"
 
 
-def logged_run(handler: str) -> Callable[[Callable[[Any], T]], Callable[[Any], T]]:
+def logged_run(handler: str) -> Callable[[Callable[[E], T]], Callable[[E], T]]:
     """Wrap a non-HTTP handler so each run writes one line: the outcome, the duration and the result
     summary it returned; a failure is logged at ERROR and re-raised so Lambda retries it."""
-    def wrap(function: Callable[[Any], T]) -> Callable[[Any], T]:
+    def wrap(function: Callable[[E], T]) -> Callable[[E], T]:
         @functools.wraps(function)
-        def run(event: Any) -> T:
+        def run(event: E) -> T:
             started = time.perf_counter()
             fields = {"handler": handler, "correlation_id": _run_id(event)}
             try:
