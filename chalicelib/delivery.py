@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import constants as C
 from chalicelib import names
-from chalicelib.aws_errors import AWS_ERRORS, reason
+from chalicelib.aws_errors import AWS_ERRORS, first_line, reason
 from chalicelib.logs import log_event
 from chalicelib.times import format_time, parse_time
 
@@ -62,7 +62,8 @@ class PipelineHistory:
                     if summary.get("pipelineExecutionId") == execution_id:
                         return dict(summary)
         except AWS_ERRORS as error:
-            log_event("WARNING", "pipeline execution lookup failed", pipeline=pipeline, error=reason(error))
+            log_event("WARNING", "pipeline execution lookup failed", pipeline=pipeline, error=reason(error),
+                      detail=first_line(error))
         return None
 
     def _commit_time(self, repository: str, commit_sha: str) -> datetime | None:
@@ -71,7 +72,8 @@ class PipelineHistory:
             seconds = commit["committer"]["date"].split()[0]  # "<epoch seconds> <zone offset>"
             return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
         except _COMMIT_LOOKUP_FAILURES as error:
-            log_event("WARNING", "commit lookup failed", repository=repository, error=reason(error))
+            log_event("WARNING", "commit lookup failed", repository=repository, error=reason(error),
+                      detail=first_line(error))
             return None
 
 

@@ -40,10 +40,11 @@ def backoff(attempt: int) -> None:
 
 
 def retry_remaining(send: Callable[[list[T]], list[T]], pending: Sequence[T], give_up: str,
-                    rounds: int | None = C.UNPROCESSED_RETRIES, deadline: float | None = None) -> None:
+                    rounds: int | None = C.UNPROCESSED_RETRIES, deadline: float | None = None,
+                    wait: Callable[[int], object] | None = None) -> None:
     """Call `send` with what is still pending until nothing is: `send` does what it can and returns
-    the rest, which goes again after a backoff. Raises Unavailable(give_up) after `rounds` more
-    rounds (None: no limit) or once time.monotonic() passes `deadline`."""
+    the rest, which goes again after `wait(attempt)` (by default `backoff`). Raises Unavailable(give_up) after
+    `rounds` more rounds (None: no limit) or once time.monotonic() passes `deadline`."""
     attempt = 0
     pending = list(pending)
     while pending:
@@ -54,7 +55,7 @@ def retry_remaining(send: Callable[[list[T]], list[T]], pending: Sequence[T], gi
             return
         if rounds is not None and attempt >= rounds:
             raise Unavailable(give_up)
-        backoff(attempt)
+        (wait or backoff)(attempt)
         attempt += 1
 
 

@@ -165,7 +165,7 @@ class EventStore:
     def _idempotency_records(self, event_ids: list[str]) -> dict[str, Item]:
         found = self.table.batch_get([K.idempotency_key(i) for i in event_ids],
                                      f"pk, content_hash, event_pk, event_sk, {C.TOMBSTONE_ATTRIBUTE}")
-        return {item["pk"]["S"][len(C.IDEMPOTENCY_PK_PREFIX):]: item for item in found if not K.is_tombstone(item)}
+        return {K.event_id_of_record(item): item for item in found if not K.is_tombstone(item)}
 
     def _claim_ids(self, writes: list[_PendingWrite]) -> tuple[set[str], list[tuple[_PendingWrite, Item]]]:
         """Conditionally create the idempotency records. Returns the ids claimed, and the writes that
@@ -303,7 +303,7 @@ class EventStore:
             ProjectionExpression="gsi1sk",
             FilterExpression=K.LIVE,
         ):
-            services.update(item["gsi1sk"]["S"].split("#")[1] for item in page.items)
+            services.update(K.service_of_gsi_sk(item["gsi1sk"]["S"]) for item in page.items)
         return sorted(services)
 
 

@@ -10,6 +10,7 @@ from chalicelib.aws_errors import AWS_ERRORS, reason
 from chalicelib.checks import age_seconds, replication_check, table_check
 from chalicelib.context import Context
 from chalicelib.control import ControlStore
+from chalicelib.keys import health_state_sk
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def _last_health_check(store: ControlStore, region: str, now: datetime) -> dict[
     """When the scheduled check last ran and what it last alerted. Informational: it never fails the
     deep check, which the scheduled check itself probes."""
     try:
-        record = store.get(C.HEALTH_STATE_SK_PREFIX + region)
+        record = store.get(health_state_sk(region))
     except AWS_ERRORS as error:
         return {"status": "unknown", "detail": reason(error)}
     if record is None:

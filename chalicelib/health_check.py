@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib import alerts
 from chalicelib import constants as C
+from chalicelib import keys as K
 from chalicelib.alert_email import compose_alert
 from chalicelib.alert_state import load_state, save_state
 from chalicelib.aws_errors import AWS_ERRORS, reason
@@ -56,7 +57,7 @@ def run_health_check(ctx: Context, probes: Probes, now: datetime) -> RunReport:
     if own_table_up:
         _record_sample(ctx.control, checks, healthy, now, report)
     stores = ([ctx.control] if own_table_up else []) + ([ctx.peer_control] if ctx.peer_control is not None else [])
-    key = C.HEALTH_STATE_SK_PREFIX + settings.region
+    key = K.health_state_sk(settings.region)
     previous = load_state(stores, key)
     if previous is not None and previous.pending_subject:  # an earlier run decided it but could not send it
         if _publish(probes, previous.pending_subject, previous.pending_message, report):
@@ -95,6 +96,6 @@ def _record_sample(store: ControlStore, checks: list[CheckResult], healthy: bool
         C.TTL_ATTRIBUTE: int((now + timedelta(days=C.HEALTH_SAMPLE_TTL_DAYS)).timestamp()),
     }
     try:
-        store.put(f"{C.HEALTH_SAMPLE_SK_PREFIX}{store.region}#{at}", sample)
+        store.put(K.health_sample_sk(store.region, at), sample)
     except AWS_ERRORS as error:
         report.notes.append(f"sample not recorded: {reason(error)}")

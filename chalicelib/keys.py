@@ -49,6 +49,10 @@ def gsi_sk(timestamp: str, service: str, event_id: str) -> str:
     return f"{timestamp}#{service}#{event_id}"
 
 
+def service_of_gsi_sk(gsi1sk: str) -> str:
+    return gsi1sk.split("#")[1]
+
+
 def time_of_event_sk(sk: str) -> datetime:
     """The event time written into an event's sort key."""
     return parse_time(sk.split("#")[1])
@@ -58,8 +62,31 @@ def idempotency_key(event_id: str) -> Item:
     return key(C.IDEMPOTENCY_PK_PREFIX + event_id, C.IDEMPOTENCY_SK)
 
 
+def event_id_of_record(record: Item) -> str:
+    """The client id an idempotency record holds."""
+    return str(record["pk"]["S"]).removeprefix(C.IDEMPOTENCY_PK_PREFIX)
+
+
+def heartbeat_key(source_region: str) -> Item:
+    return key(C.HEARTBEAT_PK, source_region)
+
+
+def is_heartbeat(item: Item, source_region: str | None = None) -> bool:
+    """A replication heartbeat (of `source_region`, when given)."""
+    return item["pk"]["S"] == C.HEARTBEAT_PK and source_region in (None, item["sk"]["S"])
+
+
 def control_key(sort_key: str) -> Item:
     return key(C.CONTROL_PK, sort_key)
+
+
+def health_state_sk(region: str) -> str:
+    """The control item of a region's health-check alert state (kept in both regions' tables)."""
+    return C.HEALTH_STATE_SK_PREFIX + region
+
+
+def health_sample_sk(region: str, at: str) -> str:
+    return f"{C.HEALTH_SAMPLE_SK_PREFIX}{region}#{at}"
 
 
 def is_replicated(item: Item) -> bool:

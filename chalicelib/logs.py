@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from chalicelib import constants as C
+from chalicelib.aws_errors import reason
 from chalicelib.config import current_region, current_stage
+from chalicelib.errors import ApiError
 from chalicelib.times import format_time, utc_now
 
 T = TypeVar("T")
@@ -50,6 +52,17 @@ def _run_id(event: object) -> str:
     return "unknown"
 
 
+def _causes(error: BaseException) -> dict[str, str]:
+    """What a failed run's log line says of why: our message, and what AWS answered (an error code
+    or the kind of failure), never a body or a secret."""
+    fields = {"detail": reason(error)} if isinstance(error, ApiError) else {}
+    if error.__cause__ is not None:
+        fields["cause"] = reason(error.__cause__)
+        if error.__cause__.__cause__ is not None:
+            fields["aws_error"] = reason(error.__cause__.__cause__)
+    return fields
+
+
 def logged_run(handler: str) -> Callable[[Callable[[E], T]], Callable[[E], T]]:
     """Wrap a non-HTTP handler so each run writes one line: the outcome, the duration and the result
     summary it returned; a failure is logged at ERROR and re-raised so Lambda retries it."""
@@ -62,7 +75,7 @@ def logged_run(handler: str) -> Callable[[Callable[[E], T]], Callable[[E], T]]:
                 result = function(event)
             except Exception as error:
                 log_event("ERROR", "run", **fields, status="error", error=type(error).__name__,
-                          duration_ms=round((time.perf_counter() - started) * 1000, 2))
+                          **_causes(error), duration_ms=round((time.perf_counter() - started) * 1000, 2))
                 raise
             log_event("INFO", "run", **fields, status="ok", result=result if isinstance(result, dict) else None,
                       duration_ms=round((time.perf_counter() - started) * 1000, 2))

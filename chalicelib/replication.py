@@ -95,24 +95,29 @@ class Replicator:
 
     def apply(self, changes: Sequence[Change], now: datetime) -> ApplyResult:
         result = ApplyResult()
+        failures: list[Unavailable] = []
 
         # Send again the writes that failed, not the whole batch: under a sustained error rate
         # botocore's retry quota runs dry, and a batch that must succeed in one go would never get through.
         def send(pending: list[Change]) -> list[Change]:
-            outcomes = parallel(lambda change: self._apply_one(change, now), pending)
+            outcomes = parallel(lambda change: self._apply_one(change, now, failures), pending)
             result.count(outcomes)
             return [c for c, o in zip(pending, outcomes, strict=True) if o is Outcome.UNAVAILABLE]
 
-        retry_remaining(send, changes, "The replica kept failing writes; the batch is retried.")
+        try:
+            retry_remaining(send, changes, f"The replica table in {self.replica.region} kept failing writes.")
+        except Unavailable as gave_up:
+            raise gave_up from (failures[-1] if failures else None)  # the last failure says what AWS answered
         result.heartbeat_lag_seconds = self._note_heartbeats([c.image for c in changes if c.image is not None], now)
         return result
 
-    def _apply_one(self, change: Change, now: datetime) -> Outcome:
+    def _apply_one(self, change: Change, now: datetime, failures: list[Unavailable]) -> Outcome:
         item = change.image if change.image is not None else self._tombstone(change, now)
         try:
             written = self.replica.put(item, condition="attribute_not_exists(pk) OR version < :v",
                                        values={":v": {"N": str(change.version)}})
-        except Unavailable:
+        except Unavailable as error:
+            failures.append(error)
             return Outcome.UNAVAILABLE
         return Outcome.APPLIED if written else Outcome.ALREADY_CURRENT
 
@@ -149,7 +154,7 @@ class Replicator:
         """A heartbeat copied into the replica: record its lag in the replica's control item."""
         lag = None
         for image in images:
-            if image["pk"]["S"] != C.HEARTBEAT_PK or image["sk"]["S"] != self.source_region:
+            if not K.is_heartbeat(image, self.source_region):
                 continue
             written = parse_time(image["updated_at"]["S"])
             lag = max(0.0, (now - written).total_seconds())
@@ -219,8 +224,8 @@ class ReplicationSweep:
             report.heartbeat_lag_seconds = result.heartbeat_lag_seconds
 
     def _write_heartbeat(self, now: datetime) -> None:
-        pk, sk = C.HEARTBEAT_PK, self.source.region
-        self.source.put(K.key(pk, sk) | K.change_stamp(pk, sk, now, self.source.region))
+        key = K.heartbeat_key(self.source.region)
+        self.source.put(key | K.change_stamp(key["pk"]["S"], key["sk"]["S"], now, self.source.region))
 
     def _save_checkpoint(self, watermark: datetime, report: SweepReport) -> None:
         report.checkpoint = format_time(watermark)

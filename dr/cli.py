@@ -120,6 +120,9 @@ def _failover(args: argparse.Namespace, regions: Regions, to_region: str) -> int
     except fo.FailoverRefused as refused:
         print(f"failover refused: {refused}", file=sys.stderr)
         return FAILED
+    except fo.FailoverConflict as conflict:
+        print(f"failover stopped: {conflict}", file=sys.stderr)
+        return FAILED
     emit(args, report.as_dict(), f"{to_region} is active (epoch {report.epoch}) after {report.seconds:.1f} s; "
          f"{report.from_region} {'is fenced' if report.fenced_old_region else 'was unreachable and stays fenced'}")
     return OK

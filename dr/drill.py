@@ -106,7 +106,7 @@ def _accepts_write(url: str, run_id: str) -> bool:
 
 def _stored_ids(regions: Regions, region: str, ids: list[str]) -> set[str]:
     found = regions.table(region).batch_get([K.idempotency_key(i) for i in ids], f"pk, {C.TOMBSTONE_ATTRIBUTE}")
-    return {item["pk"]["S"][len(C.IDEMPOTENCY_PK_PREFIX):] for item in found if not K.is_tombstone(item)}
+    return {K.event_id_of_record(item) for item in found if not K.is_tombstone(item)}
 
 
 def run_drill(regions: Regions, primary_url: str, standby_url: str, switch_url: str, rate: float = 10.0,

@@ -37,6 +37,11 @@ class FailoverRefused(Exception):
     """A preflight check failed; nothing was changed."""
 
 
+class FailoverConflict(Exception):
+    """Another failover recorded this epoch or a later one while this one ran: this one stopped at
+    that step, and `python -m dr status` shows which region the newer epoch names."""
+
+
 @dataclass
 class FailoverReport:
     from_region: str
@@ -131,8 +136,8 @@ def failover(regions: Regions, to_region: str, force: bool = False, step: Step =
 def _record(regions: Regions, in_region: str, active_region: str, epoch: int, now: datetime) -> None:
     """Write the failover record, never lowering an epoch already there."""
     if not regions.control(in_region).put_failover(active_region, epoch, now):
-        raise FailoverRefused(f"{in_region} already holds failover epoch {epoch} or a later one: another "
-                              f"failover ran meanwhile; see python -m dr status")
+        raise FailoverConflict(f"{in_region} already holds failover epoch {epoch} or a later one: another "
+                               f"failover ran meanwhile; see python -m dr status")
 
 
 def _notify(regions: Regions, to_region: str, from_region: str, epoch: int, old_alive: bool) -> None:

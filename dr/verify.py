@@ -35,7 +35,7 @@ def live_versions(table: Table) -> dict[tuple[str, str], int]:
     versions: dict[tuple[str, str], int] = {}
     for page in table.scan_pages(projection=f"pk, sk, version, {C.TOMBSTONE_ATTRIBUTE}"):
         for item in page:
-            if item["pk"]["S"] in (C.CONTROL_PK, C.HEARTBEAT_PK) or K.is_tombstone(item):
+            if not K.is_replicated(item) or K.is_heartbeat(item) or K.is_tombstone(item):
                 continue  # per-region control items and each source's heartbeat are not data
             versions[K.key_tuple(item)] = K.version_of(item)
     return versions

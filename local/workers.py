@@ -26,7 +26,9 @@ from chalicelib.times import format_time, utc_now
 from local.harness import LambdaContext
 from local.streams import StreamReader, lambda_event
 
-STREAM_RETRIES = 10  # Lambda retries a failed batch until it succeeds or the records expire; so do we
+# Lambda retries a failed batch until it succeeds or its records expire (24 hours); the local stack
+# tries a batch ten times over about half a minute, then drops it for the sweep to carry across.
+STREAM_RETRIES = 9
 
 
 def poll_stream(app_module: ModuleType, region: str, stream_arn: str, stop: threading.Event, interval: float) -> None:
@@ -45,9 +47,10 @@ def poll_stream(app_module: ModuleType, region: str, stream_arn: str, stop: thre
                 return []
 
             try:
-                retry_remaining(deliver, [batch], "the stream batch kept failing", rounds=STREAM_RETRIES)
+                retry_remaining(deliver, [batch], "the stream batch kept failing", rounds=STREAM_RETRIES,
+                                wait=lambda attempt: stop.wait(min(5.0, 0.2 * 2 ** attempt)))
             except Unavailable as error:
-                log_event("ERROR", "stream batch dropped", worker="stream", error=error.message)
+                log_event("ERROR", "stream batch dropped; the sweep copies it", worker="stream", error=error.message)
         stop.wait(interval)
 
 

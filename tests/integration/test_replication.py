@@ -288,7 +288,7 @@ def test_no_failover_record_is_ever_lowered_and_a_lost_race_is_refused(regions) 
     assert control.put_failover(DR, 5, now)
     assert not control.put_failover(PRIMARY, 3, now)  # lower: refused
     assert not control.put_failover(PRIMARY, 5, now)  # equal: refused
-    with pytest.raises(fo.FailoverRefused, match="epoch 4 or a later one"):
+    with pytest.raises(fo.FailoverConflict, match="epoch 4 or a later one"):
         fo._record(regions, DR, PRIMARY, 4, now)
     record = control.get(C.FAILOVER_SK)
     assert record is not None and (record["active_region"], record["epoch"]) == (DR, 5)

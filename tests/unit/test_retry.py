@@ -1,13 +1,18 @@
 """The one retry helper (chalicelib.dynamodb.retry_remaining): what is left goes again, until
-nothing is, a number of rounds has passed, or a deadline."""
+nothing is, a number of rounds has passed, or a deadline; and what a give-up says of its cause."""
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime, timezone
 
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib import dynamodb
 from chalicelib.errors import Unavailable
+from chalicelib.logs import logged_run
+from chalicelib.replication import Change, Replicator
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +62,56 @@ def test_with_a_deadline_it_stops_when_the_time_is_up() -> None:
 
 def test_nothing_to_send_sends_nothing() -> None:
     dynamodb.retry_remaining(lambda pending: pytest.fail("sent"), [], "never")
+
+
+class _AlwaysUnprocessed:
+    """A DynamoDB client whose BatchWriteItem leaves every item unprocessed `times` times."""
+
+    def __init__(self, times: int) -> None:
+        self.times, self.calls = times, 0
+
+    def batch_write_item(self, RequestItems: dict) -> dict:  # noqa: N803 - boto3's argument name
+        self.calls += 1
+        if self.calls <= self.times:
+            return {"UnprocessedItems": RequestItems}
+        return {"UnprocessedItems": {}}
+
+
+def test_a_batch_write_with_a_deadline_keeps_going_past_the_round_limit_until_the_deadline() -> None:
+    """The sweep writes with a deadline: a throttled replica slows it down, it does not fail it."""
+    items = [{"pk": {"S": "k"}, "sk": {"S": str(i)}} for i in range(3)]
+    patient = _AlwaysUnprocessed(times=30)
+    dynamodb.Table(patient, "t", "us-east-1").batch_write(items, deadline=time.monotonic() + 60)  # type: ignore[arg-type]
+    assert patient.calls == 31
+    hurried = _AlwaysUnprocessed(times=30)
+    with pytest.raises(Unavailable, match="kept leaving writes unprocessed"):
+        dynamodb.Table(hurried, "t", "us-east-1").batch_write(items)  # type: ignore[arg-type]
+    assert hurried.calls == 1 + dynamodb.C.UNPROCESSED_RETRIES
+
+
+class _AlwaysThrottled:
+    """A DynamoDB client whose PutItem is always throttled (after botocore's own retries)."""
+
+    def put_item(self, **_: object) -> dict:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
+                           "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutItem")
+
+
+def test_a_replica_that_keeps_failing_raises_with_what_aws_answered_and_the_run_logs_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    replicator = Replicator(dynamodb.Table(_AlwaysThrottled(), "t", "us-west-2"), "us-east-1")  # type: ignore[arg-type]
+    key = {"pk": {"S": "k"}, "sk": {"S": "1"}}
+    change = Change(key, {**key, "version": {"N": "2"}}, 2)
+
+    @logged_run("replicate_stream")
+    def handler(event: dict) -> None:
+        replicator.apply([change], datetime.now(timezone.utc))
+
+    with pytest.raises(Unavailable, match="replica table in us-west-2 kept failing writes") as raised:
+        handler({"Records": [{"eventID": "e-1"}]})
+    assert isinstance(raised.value.__cause__, Unavailable)
+    assert isinstance(raised.value.__cause__.__cause__, ClientError)
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (line["status"], line["correlation_id"]) == ("error", "e-1")
+    assert line["aws_error"] == "ProvisionedThroughputExceededException"
+    assert line["cause"] == "The table is unavailable right now; retry the request."
