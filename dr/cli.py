@@ -30,6 +30,8 @@ from dr import verify as vf
 from ops.regions import Regions
 
 OK, FAILED, USAGE = 0, 1, 2
+# What ends a command with exit 1 and one line: AWS failing, or another failover's newer epoch.
+_STOPPED: tuple[type[Exception], ...] = (*AWS_ERRORS, fo.FailoverConflict)
 
 
 def emit(args: argparse.Namespace, data: Any, table: str) -> None:
@@ -192,6 +194,6 @@ def main(argv: list[str] | None = None) -> int:
     regions = Regions(args.stage, args.endpoint_url)
     try:
         return int(args.run(args, regions))
-    except AWS_ERRORS as error:
+    except _STOPPED as error:
         print(f"error: {first_line(error)}", file=sys.stderr)
         return FAILED
