@@ -157,7 +157,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
           file=sys.stderr)
     report = deploy(args.stage, args.stages_file, args.endpoint_url)
     print(report.table())
-    if not args.endpoint_url:
+    if not Regions(args.stage, args.endpoint_url).endpoint_url:  # AWS, not an emulator: the console has them
         print("\nDashboards:")
         for region, chalice_stage in names.chalice_stages(args.stage).items():
             print(f"  {console_url(region, names.dashboard(chalice_stage, 'overview'))}")

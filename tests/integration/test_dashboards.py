@@ -162,6 +162,8 @@ def test_deploying_again_changes_nothing(deployed: Deployed) -> None:
     # moto reports an update where AWS says "No updates are to be performed" (it compares Number
     # parameters as numbers with the strings given); both end in the same stack
     assert again.stdout.count("already subscribed") == 2
+    # against an emulator (AWS_ENDPOINT_URL), no AWS console link is printed: there is nothing there
+    assert "console.aws.amazon.com" not in again.stdout
     for region in (PRIMARY, DR):
         apply_monitoring_stack_alarms(emulator, region, STAGE)
         after = (sorted(alarms_by_name(emulator, region)), len(emulator.client("cloudwatch", region).list_dashboards()[
