@@ -16,6 +16,10 @@ class ApiError(ChaliceUnhandledError):
     status = 400
     code = "bad_request"
 
+    def __init_subclass__(cls, status: int = 400, code: str = "bad_request", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status, cls.code = status, code
+
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -29,43 +33,33 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-class ValidationFailed(ApiError):
-    status = 400
-    code = "validation_error"
+class ValidationFailed(ApiError, status=400, code="validation_error"):
+    """The body or the query parameters are not what the API accepts."""
 
 
-class InvalidJson(ApiError):
-    status = 400
-    code = "invalid_json"
+class InvalidJson(ApiError, status=400, code="invalid_json"):
+    """The body does not parse as JSON."""
 
 
-class InvalidNextToken(ApiError):
-    status = 400
-    code = "invalid_next_token"
+class InvalidNextToken(ApiError, status=400, code="invalid_next_token"):
+    """A page token this API did not issue for this query."""
 
 
-class IdConflict(ApiError):
-    status = 409
-    code = "id_conflict"
+class IdConflict(ApiError, status=409, code="id_conflict"):
+    """An event id already stored, or repeated in the request, with other content."""
 
 
-class BodyTooLarge(ApiError):
-    status = 413
-    code = "body_too_large"
+class BodyTooLarge(ApiError, status=413, code="body_too_large"):
+    """The body is over the size limit."""
 
 
-class UnsupportedMediaType(ApiError):
-    status = 415
-    code = "unsupported_media_type"
+class UnsupportedMediaType(ApiError, status=415, code="unsupported_media_type"):
+    """The body is not declared as JSON."""
 
 
-class StandbyRegion(ApiError):
-    status = 503
-    code = "standby_region"
+class StandbyRegion(ApiError, status=503, code="standby_region"):
+    """A write sent to the standby region."""
 
 
-class Unavailable(ApiError):
+class Unavailable(ApiError, status=503, code="service_unavailable"):
     """DynamoDB kept failing after the client's retries; the caller should retry later."""
-
-    status = 503
-    code = "service_unavailable"
