@@ -100,7 +100,7 @@ def _request() -> Request:
 
 def _reply(reply: Reply) -> Response:
     status, body = reply
-    return Response(body=body, status_code=status)
+    return Response(body=body if status != 204 else "", status_code=status)
 
 
 @app.route("/metrics", methods=["POST"], authorizer=iam, content_types=["*/*"])
@@ -121,6 +121,20 @@ def metrics_summary() -> Response:
     from chalicelib import reads
 
     return _reply(reads.metrics_summary(context(), _request().query_params, utc_now()))
+
+
+@app.route("/metrics/{kind}/{event_id}", methods=["GET"], authorizer=iam)
+def get_event(kind: str, event_id: str) -> Response:
+    from chalicelib import event_by_id
+
+    return _reply(event_by_id.get_event(context(), kind, event_id, _request().query_params))
+
+
+@app.route("/metrics/{kind}/{event_id}", methods=["DELETE"], authorizer=iam)
+def delete_event(kind: str, event_id: str) -> Response:
+    from chalicelib import event_by_id
+
+    return _reply(event_by_id.delete_event(context(), kind, event_id, _request().query_params, utc_now()))
 
 
 @app.route("/health", methods=["GET"])

@@ -43,6 +43,8 @@ MAX_BUILD_DURATION_SECONDS: Final = 7 * 24 * 3600
 MAX_FUTURE_SKEW_SECONDS: Final = 24 * 3600  # timestamps further ahead than this are rejected
 NAME_PATTERN: Final = r"^[A-Za-z0-9._-]+$"  # service and environment
 ID_PATTERN: Final = r"^[A-Za-z0-9._:-]+$"  # client ids; ':' allows ARN-like execution ids
+SHA_PATTERN: Final = r"^[0-9A-Fa-f]{7,64}$"  # a commit id: abbreviated (7) to SHA-256 (64) hex
+MAX_COMMITS: Final = 1000  # commits per deployment
 
 # --- Reads (GET /metrics, GET /metrics/summary) -------------------------------------------------
 DEFAULT_PAGE_SIZE: Final = 100
@@ -66,8 +68,9 @@ LOWEST_TIER: Final = "low"
 # --- Table layout -------------------------------------------------------------------------------
 GSI_NAME: Final = "gsi1"
 EVENT_PK_PREFIX: Final = "M#"  # M#<environment>#<service>
-IDEMPOTENCY_PK_PREFIX: Final = "ID#"  # ID#<client id>, one per client-supplied id
-IDEMPOTENCY_SK: Final = "ID"
+IDENTITY_SK_PREFIX: Final = "ID#"  # ID#<kind>#<id> in the event's partition: one per event identity
+LEGACY_IDEMPOTENCY_PK_PREFIX: Final = "ID#"  # release 0.1.0: pk=ID#<client id>, sk=ID (dr migrate)
+LEGACY_IDEMPOTENCY_SK: Final = "ID"
 CONTROL_PK: Final = "_control"  # per-region control items, never replicated
 FAILOVER_SK: Final = "failover"  # active region and failover epoch (owned by DR)
 HEARTBEAT_SK: Final = "replication-heartbeat"  # written by the replication sweep
@@ -80,7 +83,7 @@ CHANGES_INDEX: Final = "changes"
 CHANGE_BUCKET_ATTRIBUTE: Final = "change_bucket"
 CHANGE_KEY_ATTRIBUTE: Final = "change_key"
 CHANGE_BUCKET_LENGTH: Final = len("2026-11-22T10")  # hour buckets
-TOMBSTONE_ATTRIBUTE: Final = "tombstone"  # a replica's record of a delete, so an older copy cannot return
+TOMBSTONE_ATTRIBUTE: Final = "tombstone"  # what a delete leaves, so that an older copy cannot return
 # sk bounds: '~' sorts after every character an id, a service or a timestamp may hold.
 KEY_UPPER_SENTINEL: Final = "~"
 
@@ -143,7 +146,9 @@ OPERATOR_MAX_ATTEMPTS: Final = 3
 OPERATOR_CONNECT_TIMEOUT_SECONDS: Final = 2.0
 OPERATOR_READ_TIMEOUT_SECONDS: Final = 10.0
 UNPROCESSED_RETRIES: Final = 8  # rounds of UnprocessedItems/UnprocessedKeys before giving up (503)
-WRITE_CONCURRENCY: Final = 8  # parallel conditional puts of idempotency records in one request
+WRITE_CONCURRENCY: Final = 8  # parallel transactions (and replica writes) in one request
+TRANSACT_MAX_ITEMS: Final = 100  # operations per TransactWriteItems (AWS's limit)
+REVISION_ROUNDS: Final = 8  # times a write re-reads and re-decides after losing a race for an identity
 
 # --- Delivery (the pipeline's own DORA events) --------------------------------------------------
 PIPELINE_NAME_PREFIX: Final = APP_NAME + "-"  # chalicelib.names.pipeline(stage): devops-metrics-<stage>

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -189,6 +190,28 @@ class Table:
         for start in range(0, len(requests), C.BATCH_WRITE_MAX_ITEMS):
             retry_remaining(send, requests[start:start + C.BATCH_WRITE_MAX_ITEMS], give_up,
                             rounds=None if deadline is not None else C.UNPROCESSED_RETRIES, deadline=deadline)
+
+    # ---- transactions -------------------------------------------------------------------------------
+
+    def transact_write(self, operations: Sequence[dict[str, Any]]) -> list[str] | None:
+        """One TransactWriteItems of up to 100 operations ({"Put": {"Item": ..., "ConditionExpression":
+        ...}} or {"Delete": {...}}, TableName filled in). None when it was applied. When DynamoDB
+        cancelled it, nothing was written and the answer is each operation's cancellation code:
+        "ConditionalCheckFailed" for a condition that did not hold, "None" for an operation that was
+        fine, "TransactionConflict" or "ThrottlingError" for one worth sending again."""
+        if len(operations) > C.TRANSACT_MAX_ITEMS:
+            raise ValueError(f"{len(operations)} operations; TransactWriteItems takes {C.TRANSACT_MAX_ITEMS}")
+        items = [{op: {**spec, "TableName": self.name} for op, spec in operation.items()} for operation in operations]
+        try:
+            # The token makes botocore's own retry of a call whose answer was lost a no-op, not a second write.
+            self.call(self.client.transact_write_items, TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
+        except ClientError as error:
+            if aws_errors.error_code(error) != "TransactionCanceledException":
+                raise
+            reasons: list[dict[str, Any]] = cast(list[dict[str, Any]], error.response.get("CancellationReasons", []))
+            codes = [str(r.get("Code", "None")) for r in reasons]
+            return codes if len(codes) == len(items) else ["TransactionConflict"] * len(items)
+        return None
 
     # ---- errors -------------------------------------------------------------------------------------
 

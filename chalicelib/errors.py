@@ -45,8 +45,12 @@ class InvalidNextToken(ApiError, status=400, code="invalid_next_token"):
     """A page token this API did not issue for this query."""
 
 
-class IdConflict(ApiError, status=409, code="id_conflict"):
-    """An event id already stored, or repeated in the request, with other content."""
+class NotFound(ApiError, status=404, code="not_found"):
+    """No event has this identity (or it was deleted)."""
+
+
+class PreconditionFailed(ApiError, status=412, code="precondition_failed"):
+    """A create-only post (If-None-Match: *) named an event that exists."""
 
 
 class BodyTooLarge(ApiError, status=413, code="body_too_large"):

@@ -1,4 +1,4 @@
-"""The event store: idempotent writes of metric events and Query-only reads of them.
+"""The event store: events written as revisions of their identities, and Query-only reads of them.
 
 The store is handed its table (chalicelib.dynamodb.Table), so the logic runs against any endpoint:
 AWS, moto's server, or moto in-process. Keys: chalicelib.keys.
@@ -15,13 +15,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws_errors
+from chalicelib import aws_errors, lifecycle
 from chalicelib import constants as C
 from chalicelib import keys as K
-from chalicelib.dynamodb import Item, Table, parallel
-from chalicelib.errors import IdConflict, InvalidNextToken
+from chalicelib.dynamodb import Item, Table, backoff, parallel, retry_remaining
+from chalicelib.errors import InvalidNextToken, PreconditionFailed, Unavailable
 from chalicelib.models import AnyEvent, content_hash
-from chalicelib.times import format_time, parse_time
+from chalicelib.revisions import Held, Revision, Verdict, judge
+from chalicelib.times import format_time
 
 Key = dict[str, str]  # a plain key (attribute name -> string value), as carried in page cursors
 
@@ -32,9 +33,35 @@ Cursor = Key | str | None
 
 @dataclass(frozen=True)
 class PutResult:
+    """What a POST came to: the events' ids in request order, and what each revision did."""
+
     ids: list[str]
-    created: int
-    duplicates: int
+    counts: dict[Verdict, int]
+
+    def body(self) -> dict[str, Any]:
+        return {"ids": self.ids, **{verdict.value: self.counts.get(verdict, 0) for verdict in Verdict}}
+
+    @property
+    def created(self) -> int:
+        return self.counts.get(Verdict.CREATED, 0)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What identifies an event: the same id in another environment, service or kind is another event."""
+
+    environment: str
+    service: str
+    kind: str
+    event_id: str
+
+    @property
+    def key(self) -> Item:
+        return K.identity_key(self.environment, self.service, self.kind, self.event_id)
+
+    @classmethod
+    def of(cls, event: AnyEvent, event_id: str) -> Identity:
+        return cls(event.environment, event.service, event.kind, event_id)
 
 
 @dataclass(frozen=True)
@@ -66,17 +93,30 @@ def _ts(value: datetime | None) -> str:
     return format_time(value) if value else ""
 
 
-@dataclass
-class _PendingWrite:
+@dataclass(frozen=True)
+class _Posted:
     index: int  # position in the request
     event: AnyEvent
-    event_id: str
-    digest: str
-    item: Item
+    revision: Revision
 
-    @property
-    def client_id(self) -> bool:
-        return self.event.id is not None
+
+@dataclass
+class _Group:
+    """The revisions of one identity in one request, in request order."""
+
+    identity: Identity
+    posted: list[_Posted]
+    generated: bool  # the service gave it its id: nothing can be stored under it yet
+
+
+@dataclass
+class _Plan:
+    """A group decided against what the store held: a verdict per revision, and the write (if any)."""
+
+    group: _Group
+    verdicts: list[Verdict]
+    operations: list[dict[str, Any]]
+    held: Item | None
 
 
 @dataclass
@@ -97,51 +137,168 @@ class EventStore:
 
     # ---- writes ---------------------------------------------------------------------------------
     #
-    # A client id is claimed by a conditional put of its idempotency record *before* the event is
-    # written, and the record names the event's key. So a retry after a crash or a lost answer finds
-    # the record, sees the same content hash, and re-writes the event if it never arrived; a
-    # different hash is a 409. Events themselves go in with BatchWriteItem, 25 per call.
+    # Every event has an identity record in its partition (sk=ID#<kind>#<id>) holding its current
+    # revision: the key of its event item, its content hash, its revision time and count. A post reads
+    # the records of the identities it names (one BatchGetItem), decides each revision
+    # (chalicelib.revisions), and writes the winners with TransactWriteItems: the record, conditional
+    # on the version it read, and the event item, at once, so that neither is ever without the other
+    # and a concurrent writer of the same identity makes one of the two re-read and decide again.
 
-    def put_events(self, events: Sequence[AnyEvent], now: datetime) -> PutResult:
-        """Store events idempotently. A conflicting id raises IdConflict and stores nothing."""
-        ids, pending, duplicates = self._prepare(events, now)
-        keyed = [w for w in pending if w.client_id]
-        records = self._idempotency_records([w.event_id for w in keyed])
-        _raise_on_conflicts([(w, records[w.event_id]) for w in keyed if w.event_id in records])
-        repeats = [(w, records[w.event_id]) for w in keyed if w.event_id in records]
-        fresh = [w for w in pending if not (w.client_id and w.event_id in records)]
-        claimed, raced = self._claim_ids([w for w in fresh if w.client_id])
-        repeats += raced
-        to_write = [w.item for w in fresh if not w.client_id or w.event_id in claimed]
-        to_write += self._lost_events(repeats, now)
-        self.table.batch_write(to_write)
-        return PutResult(ids=ids, created=len(to_write), duplicates=duplicates + len(pending) - len(to_write))
-
-    def _prepare(self, events: Sequence[AnyEvent], now: datetime) -> tuple[list[str], list[_PendingWrite], int]:
-        """Give every event its id and item; fold repeats of an id within the request."""
+    def put_events(self, events: Sequence[AnyEvent], now: datetime, create_only: bool = False) -> PutResult:
+        """Store events as revisions of their identities. With `create_only`, an identity that exists
+        raises PreconditionFailed and nothing in the request is stored."""
+        received = format_time(now)
         ids: list[str] = []
-        pending: list[_PendingWrite] = []
-        seen: dict[str, _PendingWrite] = {}
+        groups: dict[Identity, _Group] = {}
         for index, event in enumerate(events):
-            digest = content_hash(event)
             event_id = event.id or uuid.uuid4().hex
             ids.append(event_id)
-            first = seen.get(event_id)
-            if first is not None:
-                if first.digest != digest:
-                    raise IdConflict(
-                        f"Events {first.index} and {index} share the id {event_id!r} but differ; nothing was stored.",
-                        [{"field": f"events[{index}].id", "message": "repeats an id with different content"}],
-                    )
-                continue
-            write = _PendingWrite(index, event, event_id, digest, self._event_item(event, event_id, digest, now))
-            seen[event_id] = write
-            pending.append(write)
-        return ids, pending, len(events) - len(pending)
+            identity = Identity.of(event, event_id)
+            revision = Revision(format_time(event.updated_at) if event.updated_at else received,
+                                lifecycle.progress(dict(event)), content_hash(event))
+            group = groups.setdefault(identity, _Group(identity, [], generated=event.id is None))
+            group.posted.append(_Posted(index, event, revision))
+        held = self._held([g.identity for g in groups.values() if not g.generated])
+        plans = [self._plan(group, held.get(group.identity), now) for group in groups.values()]
+        if create_only:
+            _refuse_existing([p for p in plans if p.held is not None and not K.is_tombstone(p.held)])
+        self._write(plans, now, create_only)
+        counts: dict[Verdict, int] = {}
+        for plan in plans:
+            for verdict in plan.verdicts:
+                counts[verdict] = counts.get(verdict, 0) + 1
+        return PutResult(ids, counts)
 
-    def _event_item(self, event: AnyEvent, event_id: str, digest: str, now: datetime,
-                    timestamp: datetime | None = None) -> Item:
-        timestamp = timestamp or event.timestamp or now
+    def _held(self, identities: Sequence[Identity]) -> dict[Identity, Item]:
+        """The identity records the store holds, tombstones included (a delete is a revision too)."""
+        by_key = {K.key_tuple(i.key): i for i in identities}
+        found = self.table.batch_get([i.key for i in identities])
+        return {by_key[K.key_tuple(item)]: item for item in found}
+
+    def _plan(self, group: _Group, held: Item | None, now: datetime) -> _Plan:
+        """Apply the group's revisions in request order to what the store holds, and say what to
+        write: nothing when no revision wins, else the record and event item of the last winner."""
+        current = _held_revision(held)
+        verdicts: list[Verdict] = []
+        winner: _Posted | None = None
+        applied = 0
+        for posted in group.posted:
+            verdict = judge(posted.revision, current)
+            verdicts.append(verdict)
+            if verdict.applies:
+                winner, current = posted, Held(posted.revision)
+                applied = 1 if verdict is Verdict.CREATED else applied + 1
+        if winner is None:
+            return _Plan(group, verdicts, [], held)
+        return _Plan(group, verdicts, self._operations(group.identity, winner, held, applied, now), held)
+
+    def _operations(self, identity: Identity, winner: _Posted, held: Item | None, applied: int,
+                    now: datetime) -> list[dict[str, Any]]:
+        live = held if held is not None and not K.is_tombstone(held) else None
+        version = K.next_version(K.version_of(held))
+        received = format_time(now)
+        if live is not None and winner.event.timestamp is None:
+            timestamp = K.time_of_event_sk(live["event_sk"]["S"])  # an update keeps the event's time
+        else:
+            timestamp = winner.event.timestamp or now
+        revision = int(live["revision"]["N"]) + applied if live is not None else applied
+        first_received = live["first_received_at"]["S"] if live is not None else received
+        event_item = self._event_item(winner.event, identity.event_id, timestamp, now, version,
+                                      revision, first_received)
+        record_key = identity.key
+        record = self._record(identity, event_item, winner.revision, revision, now)
+        if held is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {"ConditionExpression": "version = :v",
+                         "ExpressionAttributeValues": {":v": {"N": str(K.version_of(held))}}}
+        operations: list[dict[str, Any]] = [{"Put": {"Item": record, **condition}}, {"Put": {"Item": event_item}}]
+        if live is not None and live["event_sk"]["S"] != event_item["sk"]["S"]:  # the event moved in time
+            old_key = K.key(record_key["pk"]["S"], live["event_sk"]["S"])
+            operations.append({"Put": {"Item": K.tombstone(old_key, version, now, self.region)}})
+        return operations
+
+    def _record(self, identity: Identity, event_item: Item, revision: Revision, count: int, now: datetime) -> Item:
+        """The identity record of an event item: where it is, and the revision it holds."""
+        key = identity.key
+        return {
+            **key, "kind": {"S": identity.kind}, "event_id": {"S": identity.event_id},
+            "event_sk": event_item["sk"], "content_hash": {"S": revision.digest},
+            "revision": {"N": str(count)}, "revision_at": {"S": revision.at}, "progress": {"N": str(revision.progress)},
+            "first_received_at": event_item["first_received_at"], "received_at": {"S": format_time(now)},
+        } | K.change_stamp(key["pk"]["S"], key["sk"]["S"], now, self.region, K.version_of(event_item))
+
+    def adopt(self, event_item: Item, digest: str, now: datetime) -> bool:
+        """Give an event item written before identity records (release 0.1.0) its record, as its
+        first revision, received when it was; `digest` is the content hash its post had. False when
+        the identity has a record already (`dr migrate` runs again, or the event was posted since)."""
+        identity = Identity(event_item["environment"]["S"], event_item["service"]["S"], event_item["kind"]["S"],
+                            event_item["event_id"]["S"])
+        received = event_item["received_at"]["S"]
+        body = json.loads(event_item["body"]["S"])
+        first = {**event_item, "first_received_at": {"S": received},
+                 "version": {"N": str(K.next_version(K.version_of(event_item)))}}
+        record = self._record(identity, first, Revision(received, lifecycle.progress(body), digest), 1, now)
+        return self.table.put(record, condition="attribute_not_exists(pk)")
+
+    def _write(self, plans: list[_Plan], now: datetime, create_only: bool) -> None:
+        """Send the plans' writes in transactions of up to 100 operations. A plan whose condition
+        failed lost a race for its identity: it is decided again on a fresh read, and the others in
+        its transaction are sent again without it."""
+        written: list[_Plan] = []
+        lost_races = 0
+
+        def send(pending: list[_Plan]) -> list[_Plan]:
+            nonlocal lost_races
+            chunks = _transactions(pending)
+            outcomes = parallel(lambda chunk: self.table.transact_write(
+                [op for plan in chunk for op in plan.operations]), chunks)
+            again: list[_Plan] = []
+            raced: list[_Plan] = []
+            for chunk, codes in zip(chunks, outcomes, strict=True):
+                if codes is None:
+                    written.extend(chunk)
+                    continue
+                position = 0
+                for plan in chunk:
+                    mine = codes[position:position + len(plan.operations)]
+                    position += len(plan.operations)
+                    (raced if "ConditionalCheckFailed" in mine else again).append(plan)
+            if raced:
+                lost_races += 1
+                if lost_races > C.REVISION_ROUNDS:
+                    raise Unavailable("Writers kept racing for the same events; retry the request.")
+                held = self._held([p.group.identity for p in raced])
+                replanned = [self._plan(p.group, held.get(p.group.identity), now) for p in raced]
+                if create_only and any(p.held is not None and not K.is_tombstone(p.held) for p in replanned):
+                    self._undo(written, now)
+                    _refuse_existing([p for p in replanned if p.held is not None])
+                for old, new in zip(raced, replanned, strict=True):
+                    plans[plans.index(old)] = new
+                again += [p for p in replanned if p.operations]
+            return again
+
+        try:
+            retry_remaining(send, [p for p in plans if p.operations],
+                            "The table kept cancelling the write; retry the request.")
+        except Unavailable:
+            if create_only:
+                self._undo(written, now)
+            raise
+
+    def _undo(self, written: list[_Plan], now: datetime) -> None:
+        """Take back what a create-only request wrote before it met an identity that exists."""
+        for plan in written:
+            record = plan.operations[0]["Put"]["Item"]
+            version = K.version_of(record)
+            undo = [{"Put": {"Item": K.tombstone(K.key_of(op["Put"]["Item"]), version + 1, now, self.region),
+                             "ConditionExpression": "version = :v",
+                             "ExpressionAttributeValues": {":v": {"N": str(version)}}}}
+                    for op in plan.operations if not K.is_tombstone(op["Put"]["Item"])]
+            self.table.transact_write(undo)
+
+    def _event_item(self, event: AnyEvent, event_id: str, timestamp: datetime, now: datetime, version: int,
+                    revision: int, first_received: str) -> Item:
         ts = format_time(timestamp)
         body = event.model_copy(update={"id": event_id, "timestamp": timestamp}).model_dump(
             mode="json", exclude_none=True)
@@ -157,61 +314,50 @@ class EventStore:
             "timestamp": {"S": ts},
             "event_id": {"S": event_id},
             "body": {"S": json.dumps(body, separators=(",", ":"), sort_keys=True)},
-            "content_hash": {"S": digest},
             "received_at": {"S": format_time(now)},
+            "first_received_at": {"S": first_received},
+            "revision": {"N": str(revision)},
         }
-        return item | K.change_stamp(pk, sk, now, self.region)
+        return item | K.change_stamp(pk, sk, now, self.region, version)
 
-    def _idempotency_records(self, event_ids: list[str]) -> dict[str, Item]:
-        found = self.table.batch_get([K.idempotency_key(i) for i in event_ids],
-                                     f"pk, content_hash, event_pk, event_sk, {C.TOMBSTONE_ATTRIBUTE}")
-        return {K.event_id_of_record(item): item for item in found if not K.is_tombstone(item)}
+    # ---- one event by its identity ------------------------------------------------------------------
 
-    def _claim_ids(self, writes: list[_PendingWrite]) -> tuple[set[str], list[tuple[_PendingWrite, Item]]]:
-        """Conditionally create the idempotency records. Returns the ids claimed, and the writes that
-        lost a race to an identical request (now repeats). A race lost to different content undoes
-        this request's claims and raises IdConflict."""
-        outcomes = parallel(self._claim, writes)  # the common single-event post runs without a pool
-        claimed = {w.event_id for w, record in zip(writes, outcomes, strict=True) if record is None}
-        raced = [(w, record) for w, record in zip(writes, outcomes, strict=True) if record is not None]
-        try:
-            _raise_on_conflicts(raced)
-        except IdConflict:
-            self._release(claimed)
-            raise
-        return claimed, raced
-
-    def _claim(self, write: _PendingWrite) -> Item | None:
-        """None when the record was created; else the record that already holds the id."""
-        key = K.idempotency_key(write.event_id)
-        record: Item = {**key, "content_hash": {"S": write.digest}, "event_pk": write.item["pk"],
-                        "event_sk": write.item["sk"]}
-        record |= K.change_stamp(key["pk"]["S"], key["sk"]["S"], parse_time(write.item["updated_at"]["S"]),
-                                 write.item["origin_region"]["S"])
-        if self.table.put(record, condition="attribute_not_exists(pk)"):
+    def get_event(self, identity: Identity) -> dict[str, Any] | None:
+        """The current revision of one event (None when there is none, or it was deleted)."""
+        record = self.table.get(identity.key)
+        if record is None or K.is_tombstone(record):
             return None
-        existing = self.table.get(key)
-        return existing or self._claim(write)  # the holder vanished meanwhile: claim again
+        item = self.table.get(K.key(record["pk"]["S"], record["event_sk"]["S"]))
+        return _public_event(item) if item is not None and not K.is_tombstone(item) else None
 
-    def _release(self, event_ids: set[str]) -> None:
-        for event_id in event_ids:
-            self.table.delete(K.idempotency_key(event_id))
+    def delete_event(self, identity: Identity, now: datetime) -> bool:
+        """Delete one event: its record and its event item become tombstones, which replicate like
+        any write. False when there is no such event."""
+        for _ in range(C.REVISION_ROUNDS):
+            record = self.table.get(identity.key)
+            if record is None or K.is_tombstone(record):
+                return False
+            version = K.next_version(K.version_of(record))
+            kept = {name: record[name] for name in ("kind", "event_id", "event_sk") if name in record}
+            gone: Item = K.tombstone(identity.key, version, now, self.region,
+                                     revision_at={"S": format_time(now)}, **kept)
+            codes = self.table.transact_write([
+                {"Put": {"Item": gone, "ConditionExpression": "version = :v",
+                         "ExpressionAttributeValues": {":v": {"N": str(K.version_of(record))}}}},
+                {"Put": {"Item": K.tombstone(K.key(record["pk"]["S"], record["event_sk"]["S"]), version, now,
+                                             self.region)}},
+            ])
+            if codes is None:
+                return True
+            if "ConditionalCheckFailed" not in codes:
+                backoff(0)
+        raise Unavailable("The event kept changing while it was being deleted; retry the request.")
 
-    def _lost_events(self, repeats: list[tuple[_PendingWrite, Item]], now: datetime) -> list[Item]:
-        """Events whose id was claimed earlier but whose item never arrived (a crash or a failed
-        write between the two steps): rebuilt at the key the record names."""
-        if not repeats:
-            return []
-        keys = [{"pk": record["event_pk"], "sk": record["event_sk"]} for _, record in repeats]
-        present = {item["sk"]["S"] for item in self.table.batch_get(keys, f"pk, sk, {C.TOMBSTONE_ATTRIBUTE}")
-                   if not K.is_tombstone(item)}
-        lost = []
-        for write, record in repeats:
-            event_sk = record["event_sk"]["S"]
-            if event_sk not in present:
-                lost.append(self._event_item(write.event, write.event_id, write.digest, now,
-                                             timestamp=K.time_of_event_sk(event_sk)))
-        return lost
+    def live_ids(self, environment: str, service: str, kind: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of these ids name a stored, undeleted event of one service and kind."""
+        identities = [Identity(environment, service, kind, i) for i in event_ids]
+        return {identity.event_id for identity, record in self._held(identities).items()
+                if not K.is_tombstone(record)}
 
     # ---- reads ----------------------------------------------------------------------------------
 
@@ -307,13 +453,34 @@ class EventStore:
         return sorted(services)
 
 
-def _raise_on_conflicts(found: list[tuple[_PendingWrite, Item]]) -> None:
-    conflicts = [w for w, record in found if record["content_hash"]["S"] != w.digest]
-    if conflicts:
-        raise IdConflict(
-            "An id in this request was already stored with different content; nothing was stored.",
-            [{"field": f"events[{w.index}].id", "message": f"id {w.event_id!r} exists with different content"}
-             for w in conflicts],
+def _held_revision(record: Item | None) -> Held | None:
+    if record is None:
+        return None
+    if K.is_tombstone(record):
+        return Held(Revision(record["revision_at"]["S"], 0, ""), deleted=True) if "revision_at" in record else None
+    return Held(Revision(record["revision_at"]["S"], int(record["progress"]["N"]), record["content_hash"]["S"]))
+
+
+def _transactions(plans: list[_Plan]) -> list[list[_Plan]]:
+    """Plans packed in order into transactions of at most TRANSACT_MAX_ITEMS operations."""
+    chunks: list[list[_Plan]] = []
+    size = C.TRANSACT_MAX_ITEMS
+    for plan in plans:
+        if size + len(plan.operations) > C.TRANSACT_MAX_ITEMS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(plan)
+        size += len(plan.operations)
+    return chunks
+
+
+def _refuse_existing(existing: list[_Plan]) -> None:
+    if existing:
+        raise PreconditionFailed(
+            "If-None-Match: * asks to create only, and an event in this request exists; nothing was stored.",
+            [{"field": f"events[{p.group.posted[0].index}].id",
+              "message": f"{p.group.identity.kind} {p.group.identity.event_id!r} of {p.group.identity.service!r} "
+                         "exists", "type": "exists"} for p in existing],
         )
 
 
@@ -326,6 +493,10 @@ def _sort_bounds(query: EventQuery, kind: str) -> tuple[str, str]:
 
 
 def _public_event(item: Item) -> dict[str, Any]:
+    """A stored event as the API shows it: its body, when this revision and the first one arrived,
+    and how many revisions it has had (items from before revisions count as the first)."""
     event: dict[str, Any] = json.loads(item["body"]["S"])
     event["received_at"] = item["received_at"]["S"]
+    event["first_received_at"] = item.get("first_received_at", item["received_at"])["S"]
+    event["revision"] = int(item["revision"]["N"]) if "revision" in item else 1
     return event

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from chalicelib import constants as C
 from chalicelib.context import Context
-from chalicelib.errors import BodyTooLarge, InvalidJson, UnsupportedMediaType
+from chalicelib.errors import BodyTooLarge, InvalidJson, UnsupportedMediaType, ValidationFailed
 from chalicelib.http import Reply
 from chalicelib.metrics import emit
 from chalicelib.models import AnyEvent, parse_events
@@ -29,10 +29,22 @@ def post_metrics(ctx: Context, headers: Mapping[str, str], raw_body: bytes | str
     except (ValueError, RecursionError):
         raise InvalidJson("The body is not valid JSON.") from None
     events = parse_events(payload, now)
+    create_only = _create_only(headers)
     require_active(ctx.role())
-    result = ctx.events.put_events(events, now)
+    result = ctx.events.put_events(events, now, create_only=create_only)
     count_ingested(ctx, events)
-    return 201, {"ids": result.ids, "created": result.created, "duplicates": result.duplicates}
+    return 201, result.body()
+
+
+def _create_only(headers: Mapping[str, str]) -> bool:
+    """If-None-Match: * asks to create only; any other value is refused rather than ignored."""
+    value = headers.get("if-none-match")
+    if value is None:
+        return False
+    if value.strip() != "*":
+        raise ValidationFailed("If-None-Match takes only '*' (create only).",
+                               [{"field": "If-None-Match", "message": "must be '*'", "type": "header_value"}])
+    return True
 
 
 def count_ingested(ctx: Context, events: list[AnyEvent]) -> None:

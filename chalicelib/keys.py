@@ -2,16 +2,21 @@
 
   event        pk=M#<environment>#<service>  sk=<kind>#<timestamp>#<id>
                gsi1pk=<kind>#<environment>    gsi1sk=<timestamp>#<service>#<id>
-  idempotency  pk=ID#<client id>              sk=ID   (content hash + the event's key)
+  identity     pk=M#<environment>#<service>  sk=ID#<kind>#<id>   (the current revision: its event's
+                                                                   key, content hash, revision count)
   heartbeat    pk=_heartbeat                  sk=<source region>   (replicated)
   control      pk=_control                    sk=failover | replication-heartbeat | sweep-checkpoint |
                                                  health-state#<region> | health-sample#<region>#<time>
-Control items are per region and never replicated; every other item is, and carries a version.
+  legacy       pk=ID#<client id>              sk=ID   (release 0.1.0's idempotency record; `dr migrate`
+                                                       turns them into identity records)
+Control items are per region and never replicated; every other item is, and carries a version. A
+delete leaves a tombstone in its place, which the sweep sees and replicates, and TTL removes.
 """
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib import constants as C
 from chalicelib.dynamodb import Item
@@ -58,13 +63,28 @@ def time_of_event_sk(sk: str) -> datetime:
     return parse_time(sk.split("#")[1])
 
 
-def idempotency_key(event_id: str) -> Item:
-    return key(C.IDEMPOTENCY_PK_PREFIX + event_id, C.IDEMPOTENCY_SK)
+def identity_sk(kind: str, event_id: str) -> str:
+    return f"{C.IDENTITY_SK_PREFIX}{kind}#{event_id}"
 
 
-def event_id_of_record(record: Item) -> str:
-    """The client id an idempotency record holds."""
-    return str(record["pk"]["S"]).removeprefix(C.IDEMPOTENCY_PK_PREFIX)
+def identity_key(environment: str, service: str, kind: str, event_id: str) -> Item:
+    """The key of an event's identity record: one per (environment, service, kind, id)."""
+    return key(event_pk(environment, service), identity_sk(kind, event_id))
+
+
+def is_identity(item: Item) -> bool:
+    return bool(item["pk"]["S"].startswith(C.EVENT_PK_PREFIX) and item["sk"]["S"].startswith(C.IDENTITY_SK_PREFIX))
+
+
+def is_event(item: Item) -> bool:
+    return bool(item["pk"]["S"].startswith(C.EVENT_PK_PREFIX)
+                and not item["sk"]["S"].startswith(C.IDENTITY_SK_PREFIX))
+
+
+def is_legacy_record(item: Item) -> bool:
+    """An idempotency record of release 0.1.0 (pk=ID#<client id>, sk=ID)."""
+    return bool(item["pk"]["S"].startswith(C.LEGACY_IDEMPOTENCY_PK_PREFIX)
+                and item["sk"]["S"] == C.LEGACY_IDEMPOTENCY_SK)
 
 
 def heartbeat_key(source_region: str) -> Item:
@@ -113,12 +133,27 @@ def change_bucket(updated_at: str) -> str:
     return updated_at[:C.CHANGE_BUCKET_LENGTH]
 
 
-def change_stamp(pk: str, sk: str, now: datetime, region: str) -> Item:
-    """What every replicated item carries: its version, when and where it was written, and its
-    place in the change index the replication sweep reads (one partition per hour)."""
+def next_version(held: int) -> int:
+    """The version of a write that replaces version `held`: later than it even when this machine's
+    clock is behind the one that wrote it, so every write of a key has a higher version than the last."""
+    return max(version_now(), held + 1)
+
+
+def tombstone(item_key: Item, version: int, now: datetime, region: str, **extra: dict[str, Any]) -> Item:
+    """What a delete leaves at a key: a marker reads skip and replication carries, with a version so
+    that no older copy can bring the item back, removed by TTL after TOMBSTONE_TTL_DAYS."""
+    pk, sk = item_key["pk"]["S"], item_key["sk"]["S"]
+    expires = now + timedelta(days=C.TOMBSTONE_TTL_DAYS)
+    return {**key(pk, sk), **extra, C.TOMBSTONE_ATTRIBUTE: {"BOOL": True},
+            C.TTL_ATTRIBUTE: {"N": str(int(expires.timestamp()))}} | change_stamp(pk, sk, now, region, version)
+
+
+def change_stamp(pk: str, sk: str, now: datetime, region: str, version: int | None = None) -> Item:
+    """What every replicated item carries: its version (by default, now), when and where it was
+    written, and its place in the change index the replication sweep reads (one partition per hour)."""
     updated_at = format_time(now)
     return {
-        "version": {"N": str(version_now())},
+        "version": {"N": str(version if version is not None else version_now())},
         "updated_at": {"S": updated_at},
         "origin_region": {"S": region},
         C.CHANGE_BUCKET_ATTRIBUTE: {"S": change_bucket(updated_at)},

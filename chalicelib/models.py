@@ -54,6 +54,7 @@ Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=C.
 AttributeKey = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=C.MAX_ATTRIBUTE_KEY_LENGTH)]
 AttributeValue = Annotated[str, StringConstraints(strict=True, max_length=C.MAX_ATTRIBUTE_VALUE_LENGTH)]
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Sha = Annotated[str, StringConstraints(strict=True, pattern=C.SHA_PATTERN)]
 
 CloudWatchUnit = Literal[
     "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
@@ -71,30 +72,53 @@ class EventBase(BaseModel):
     timestamp: Timestamp | None = None
     environment: Environment = C.DEFAULT_ENVIRONMENT
     id: EventId | None = None
+    # When the source changed the event: of two revisions of one event, the later one wins. Without
+    # it, the time the service received the revision counts (chalicelib.revisions).
+    updated_at: Timestamp | None = None
     attributes: dict[AttributeKey, AttributeValue] = Field(default_factory=dict, max_length=C.MAX_ATTRIBUTES)
 
-    @field_validator("timestamp", "commit_timestamp", "opened_at", "resolved_at", check_fields=False)
+    @field_validator("timestamp", "updated_at", "commit_timestamp", "opened_at", "acknowledged_at", "resolved_at",
+                     check_fields=False)
     @classmethod
     def _not_in_future(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        now = (info.context or {}).get("now") or datetime.now(timezone.utc)
-        if value is not None and value > now + timedelta(seconds=C.MAX_FUTURE_SKEW_SECONDS):
+        if value is not None and value > _now(info) + timedelta(seconds=C.MAX_FUTURE_SKEW_SECONDS):
             raise ValueError("must not be more than 24 hours in the future")
         return value
 
 
+def _now(info: ValidationInfo) -> datetime:
+    now: datetime = (info.context or {}).get("now") or datetime.now(timezone.utc)
+    return now
+
+
+class Commit(BaseModel):
+    """One change a deployment shipped: its lead time runs from `timestamp` to the deployment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha: Sha
+    timestamp: Timestamp
+
+
 class DeploymentEvent(EventBase):
     kind: Literal["deployment"]
-    status: Literal["success", "failure", "rolled_back"]
-    commit_sha: Text | None = None
+    # in_progress: started, not finished; only finished deployments count in any metric.
+    status: Literal["in_progress", "success", "failure", "rolled_back"]
+    commits: list[Commit] | None = Field(default=None, min_length=1, max_length=C.MAX_COMMITS)
+    commit_sha: Sha | None = None  # with commit_timestamp: a one-commit list, as before `commits`
     commit_timestamp: Timestamp | None = None
     pipeline: Text | None = None
 
-
     @model_validator(mode="after")
-    def _committed_before_deployed(self) -> DeploymentEvent:
-        deployed = self.timestamp or datetime.now(timezone.utc)
+    def _committed_before_deployed(self, info: ValidationInfo) -> DeploymentEvent:
+        if self.commits is not None and (self.commit_sha is not None or self.commit_timestamp is not None):
+            raise ValueError("send either commits or commit_sha and commit_timestamp, not both")
+        deployed = self.timestamp or _now(info)
         if self.commit_timestamp is not None and self.commit_timestamp > deployed:
             raise ValueError("commit_timestamp must not be after the deployment's timestamp")
+        late = [c.sha for c in self.commits or () if c.timestamp > deployed]
+        if late:
+            raise ValueError(f"commits must not be after the deployment's timestamp: {', '.join(late[:5])}")
         return self
 
 
@@ -107,13 +131,17 @@ class BuildEvent(EventBase):
 
 class IncidentEvent(EventBase):
     kind: Literal["incident"]
+    # Its lifecycle: opened, maybe acknowledged, resolved; a newer revision without resolved_at reopens it.
     opened_at: Timestamp
+    acknowledged_at: Timestamp | None = None
     resolved_at: Timestamp | None = None
     severity: Text | None = None
     deployment_id: EventId | None = None
 
     @model_validator(mode="after")
-    def _resolved_after_opened(self) -> IncidentEvent:
+    def _in_lifecycle_order(self) -> IncidentEvent:
+        if self.acknowledged_at is not None and self.acknowledged_at < self.opened_at:
+            raise ValueError("acknowledged_at must not be before opened_at")
         if self.resolved_at is not None and self.resolved_at < self.opened_at:
             raise ValueError("resolved_at must not be before opened_at")
         return self
@@ -134,13 +162,23 @@ _EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
 AnyEvent = Union[DeploymentEvent, BuildEvent, IncidentEvent, GaugeEvent]
 
 
+# Fields added after release 0.1.0: left out of the hash while unset, so that an event posted
+# before them hashes as it did then, and its repeat is still a duplicate.
+_FIELDS_SINCE_0_1 = ("updated_at", "commits", "acknowledged_at")
+
+
 def content_hash(event: AnyEvent) -> str:
     """What makes two posts "the same content" for idempotency.
 
     The canonical JSON of the validated event: equal instants in different notations hash alike, and
     a timestamp the server defaulted to "now" is left out, so a retried post without one is a duplicate.
+    `updated_at` is content: a source that sends the same state again with a later time has told us
+    something newer.
     """
-    data = event.model_dump(mode="json", exclude={"timestamp"} if "timestamp" not in event.model_fields_set else None)
+    exclude = {name for name in _FIELDS_SINCE_0_1 if getattr(event, name, None) is None}
+    if "timestamp" not in event.model_fields_set:
+        exclude.add("timestamp")
+    data = event.model_dump(mode="json", exclude=exclude)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

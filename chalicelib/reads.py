@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from chalicelib import constants as C
 from chalicelib.context import Context
@@ -16,15 +16,11 @@ from chalicelib.health import check_health
 from chalicelib.http import Reply
 from chalicelib.models import Environment, Name, Timestamp
 from chalicelib.pagination import decode_token, encode_token
+from chalicelib.params import QueryParams, parse_query
 from chalicelib.summary import service_summary
 
 
-class _Params(BaseModel):
-    # Built on first use, not at import: a cold start that serves GET /health builds only its own.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class ListParams(_Params):
+class ListParams(QueryParams):
     service: Name | None = None
     kind: Literal["deployment", "build", "incident", "gauge"] | None = None
     environment: Environment = C.DEFAULT_ENVIRONMENT
@@ -34,31 +30,18 @@ class ListParams(_Params):
     next_token: str | None = Field(default=None, max_length=4096)
 
 
-class SummaryParams(_Params):
+class SummaryParams(QueryParams):
     service: Name
     environment: Environment = C.DEFAULT_ENVIRONMENT
     days: int = Field(default=C.DEFAULT_SUMMARY_DAYS, ge=1, le=C.MAX_SUMMARY_DAYS)
 
 
-class HealthParams(_Params):
+class HealthParams(QueryParams):
     deep: Literal["true", "false"] = "false"
 
 
-P = TypeVar("P", bound=_Params)
-
-
-def _params(model: type[P], query: Mapping[str, str] | None) -> P:
-    try:
-        return model.model_validate(dict(query or {}), context={})
-    except ValidationError as error:
-        details = [{"field": ".".join(str(p) for p in err["loc"]) or "(query)",
-                    "message": err["msg"].removeprefix("Value error, "), "type": err["type"]}
-                   for err in error.errors(include_input=False, include_url=False)]
-        raise ValidationFailed("Invalid query parameters.", details) from None
-
-
 def list_metrics(ctx: Context, query: Mapping[str, str] | None) -> Reply:
-    params = _params(ListParams, query)
+    params = parse_query(ListParams, query)
     if params.since and params.until and params.since > params.until:
         raise ValidationFailed("'since' is after 'until'.",
                                [{"field": "since", "message": "must not be after until", "type": "range"}])
@@ -76,12 +59,12 @@ def list_metrics(ctx: Context, query: Mapping[str, str] | None) -> Reply:
 
 
 def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
-    params = _params(SummaryParams, query)
+    params = parse_query(SummaryParams, query)
     return 200, service_summary(ctx.events, params.service, params.environment, params.days, now)
 
 
 def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
-    params = _params(HealthParams, query)
+    params = parse_query(HealthParams, query)
     report = check_health(ctx, now, deep=params.deep == "true")
     body: dict[str, Any] = report.body
     return report.status_code, body

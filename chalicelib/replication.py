@@ -2,11 +2,13 @@
 
 Two paths write into the standby (the replica):
 - the stream handler: each batch collapsed to the last image per key, written with conditional
-  puts, so an older or repeated image never overwrites a newer one; a delete becomes a tombstone
-  with a version, so a late older copy cannot bring the item back;
-- the scheduled sweep: reads the items changed since its checkpoint from the `changes` index and
-  copies them with BatchWriteItem (25 per call), after one BatchGetItem per 100 keys has dropped
-  those the replica already holds at the same or a newer version.
+  puts, so an older or repeated image never overwrites a newer one. A delete in the source is a
+  tombstone (chalicelib.keys.tombstone) and travels like any other write; an item removed outright
+  becomes a tombstone in the replica, with a version, so that a late older copy cannot bring it back;
+- the scheduled sweep: reads the items changed since its checkpoint from the `changes` index
+  (tombstones included, so it carries deletes too) and copies them with BatchWriteItem (25 per
+  call), after one BatchGetItem per 100 keys has dropped those the replica already holds at the
+  same or a newer version.
 
 Control items (pk=_control) are per region and never replicated. The sweep also writes a heartbeat
 item; when a copy of it lands in the replica, its age there is the replication lag.
@@ -66,7 +68,10 @@ def changes_from_stream(records: Sequence[dict[str, Any]]) -> list[Change]:
         if not K.is_replicated(key):
             continue
         if record["eventName"] == "REMOVE":
-            change = Change(key, None, K.version_of(data.get("OldImage")) + 1)
+            old = data.get("OldImage")
+            if old is not None and K.is_tombstone(old):
+                continue  # TTL removing a tombstone: the delete itself was replicated when it was written
+            change = Change(key, None, K.version_of(old) + 1)
         else:
             image = data["NewImage"]
             change = Change(key, image, K.version_of(image))
@@ -122,10 +127,7 @@ class Replicator:
         return Outcome.APPLIED if written else Outcome.ALREADY_CURRENT
 
     def _tombstone(self, change: Change, now: datetime) -> Item:
-        expires = now + timedelta(days=C.TOMBSTONE_TTL_DAYS)
-        return {**change.key, "version": {"N": str(change.version)}, C.TOMBSTONE_ATTRIBUTE: {"BOOL": True},
-                "updated_at": {"S": format_time(now)}, "origin_region": {"S": self.source_region},
-                C.TTL_ATTRIBUTE: {"N": str(int(expires.timestamp()))}}
+        return K.tombstone(change.key, change.version, now, self.source_region)
 
     # -- the sweep path: BatchWriteItem of what the replica lacks -----------------------------------
 
@@ -249,8 +251,9 @@ class ReplicationSweep:
             hour += timedelta(hours=1)
 
     def _scan_pages(self, deadline: float) -> Iterator[list[Item]]:
-        """A full copy: parallel segmented Scan of the source (replicate --full, or no checkpoint yet)."""
+        """A full copy: parallel segmented Scan of the source (replicate --full, or no checkpoint yet).
+        Tombstones are copied too: they are the deletes the replica has to learn of."""
         for page in self.source.scan_pages():
             if time.monotonic() > deadline:
                 raise Unavailable("The full copy ran out of time; run it again to continue.")
-            yield [i for i in page if not K.is_tombstone(i)]
+            yield page

@@ -3,6 +3,7 @@
   status                 tables, items, replication lag, last sweep, active region and epoch
   replicate [--full]     sweep the changes (or everything) from the active region to the standby
   verify [--repair]      compare both tables key by key and version by version; repair differences
+  migrate                after upgrading from release 0.1.0: give every stored event its identity record
   failover --to REGION   preflight, fence, final sweep, switch, notify, record an incident
   failback               fail over back to the primary region (us-east-1)
   drill                  a game day on the local stack: lose us-east-1 under load, fail over, measure
@@ -26,6 +27,7 @@ from chalicelib.aws_errors import AWS_ERRORS, first_line
 from chalicelib.replication import ReplicationSweep, Replicator
 from chalicelib.times import utc_now as now
 from dr import failover as fo
+from dr import migrate
 from dr import verify as vf
 from ops.regions import Regions
 
@@ -104,6 +106,16 @@ def cmd_verify(args: argparse.Namespace, regions: Regions) -> int:
     return OK if remaining == 0 else FAILED
 
 
+def cmd_migrate(args: argparse.Namespace, regions: Regions) -> int:
+    source, _ = _source_and_replica(regions)
+    print(f"migrating {regions.table_name} in {source} (the active region)...", file=sys.stderr)
+    report = migrate.migrate(regions.table(source), now(), say=lambda line: print(f"  {line}", file=sys.stderr))
+    emit(args, {"region": source, **report.as_dict()},
+         f"{source}: {report.adopted} event(s) given an identity record, {report.already} had one; "
+         f"{report.legacy_removed} release 0.1.0 record(s) removed")
+    return OK
+
+
 def _confirm(args: argparse.Namespace, question: str) -> bool:
     if args.yes:
         return True
@@ -171,6 +183,8 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--repair", action="store_true", help="copy missing/stale items, delete extra ones")
     verify.add_argument("--budget", type=float, default=600.0, help="seconds before stopping (default 600)")
     verify.set_defaults(run=cmd_verify)
+    commands.add_parser("migrate", parents=[common], help="after upgrading from 0.1.0: identity records for old events"
+                        ).set_defaults(run=cmd_migrate)
     over = commands.add_parser("failover", parents=[common], help="make another region active")
     over.add_argument("--to", required=True, choices=C.REGIONS)
     over.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -22,11 +22,12 @@ from typing import Any
 import requests
 
 from chalicelib import constants as C
-from chalicelib import keys as K
 from chalicelib.times import utc_now
 from dr import failover as fo
 from dr import verify as vf
 from ops.regions import Regions
+
+DRILL_SERVICE = "dr-drill"  # the drill's writes are gauge events of this service, in production
 
 
 @dataclass
@@ -70,7 +71,7 @@ class WriteLoad:
             n += 1
             try:
                 response = requests.post(f"{self.url}/metrics", timeout=2, json={
-                    "kind": "gauge", "service": "dr-drill", "id": event_id, "name": "drill_write", "value": n})
+                    "kind": "gauge", "service": DRILL_SERVICE, "id": event_id, "name": "drill_write", "value": n})
                 if response.status_code == 201:
                     self.acked[event_id] = time.time()
             except requests.RequestException:
@@ -97,7 +98,7 @@ def _health_failed(url: str) -> bool:
 def _accepts_write(url: str, run_id: str) -> bool:
     try:
         response = requests.post(f"{url}/metrics", timeout=2, json={
-            "kind": "gauge", "service": "dr-drill", "id": f"drill-{run_id}-probe-{uuid.uuid4().hex[:8]}",
+            "kind": "gauge", "service": DRILL_SERVICE, "id": f"drill-{run_id}-probe-{uuid.uuid4().hex[:8]}",
             "name": "drill_probe", "value": 1})
         return response.status_code == 201
     except requests.RequestException:
@@ -105,8 +106,7 @@ def _accepts_write(url: str, run_id: str) -> bool:
 
 
 def _stored_ids(regions: Regions, region: str, ids: list[str]) -> set[str]:
-    found = regions.table(region).batch_get([K.idempotency_key(i) for i in ids], f"pk, {C.TOMBSTONE_ATTRIBUTE}")
-    return {K.event_id_of_record(item) for item in found if not K.is_tombstone(item)}
+    return regions.events(region).live_ids(C.DEFAULT_ENVIRONMENT, DRILL_SERVICE, "gauge", ids)
 
 
 def run_drill(regions: Regions, primary_url: str, standby_url: str, switch_url: str, rate: float = 10.0,

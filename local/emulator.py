@@ -13,7 +13,7 @@ import requests
 
 from chalicelib import clients, names
 from ops.stacks import deploy_stack, stack_outputs
-from ops.templates import REGIONAL_TEMPLATE, load_template
+from ops.templates import REGIONAL_TEMPLATE, ROOT, load_template
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -29,7 +29,7 @@ EMULATOR_CREDENTIALS = {name.lower(): value for name, value in CREDENTIALS.items
 
 @dataclass
 class Emulator:
-    """A running moto server process."""
+    """A running moto server process (local.moto_server: moto's, with TransactWriteItems repaired)."""
 
     endpoint: str
     process: subprocess.Popen[bytes] | None = None
@@ -38,8 +38,8 @@ class Emulator:
     def start(cls, port: int, log_path: Path | None = None) -> Emulator:
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT,
         )
         emulator = cls(f"http://127.0.0.1:{port}", process)
         emulator.wait_ready()

@@ -39,12 +39,13 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
 # ---- POST /metrics ---------------------------------------------------------------------------
 
 def test_a_valid_deployment_is_created_and_can_be_read_back(client, aws) -> None:
-    response = post(client, deployment(commit_sha="abc123", timestamp=iso(NOW)))
+    response = post(client, deployment(commit_sha="abc1234", timestamp=iso(NOW)))
     assert response.status_code == 201
-    assert response.json_body == {"ids": ["d-1"], "created": 1, "duplicates": 0}
+    assert response.json_body == {"ids": ["d-1"], "created": 1, "updated": 0, "duplicates": 0, "stale": 0}
     items = client.http.get("/metrics?service=checkout").json_body["items"]
-    assert [(i["id"], i["status"], i["commit_sha"]) for i in items] == [("d-1", "success", "abc123")]
-    assert items[0]["environment"] == "production" and "received_at" in items[0]
+    assert [(i["id"], i["status"], i["commit_sha"]) for i in items] == [("d-1", "success", "abc1234")]
+    assert items[0]["environment"] == "production" and items[0]["revision"] == 1
+    assert items[0]["received_at"] == items[0]["first_received_at"]
 
 
 def test_reposting_the_same_id_and_content_is_a_duplicate(client, aws) -> None:
@@ -52,7 +53,7 @@ def test_reposting_the_same_id_and_content_is_a_duplicate(client, aws) -> None:
     post(client, body)
     before = count_items(aws)
     response = post(client, body)
-    assert response.json_body == {"ids": ["d-1"], "created": 0, "duplicates": 1}
+    assert response.json_body == {"ids": ["d-1"], "created": 0, "updated": 0, "duplicates": 1, "stale": 0}
     assert count_items(aws) == before
 
 
@@ -62,13 +63,6 @@ def test_a_retry_without_a_timestamp_is_still_a_duplicate(client, aws) -> None:
     assert len(client.http.get("/metrics?service=checkout").json_body["items"]) == 1
 
 
-def test_the_same_id_with_different_content_is_a_409_and_stores_nothing(client, aws) -> None:
-    post(client, deployment(timestamp=iso(NOW)))
-    before = count_items(aws)
-    response = post(client, {"events": [deployment("new-1"), deployment(timestamp=iso(NOW), status="failure")]})
-    error = assert_error(response, 409, "id_conflict")
-    assert error["details"][0]["field"] == "events[1].id"
-    assert count_items(aws) == before  # not even new-1
 
 
 def test_a_batch_reports_ids_in_order_with_created_and_duplicate_counts(client, aws) -> None:
@@ -81,17 +75,18 @@ def test_a_batch_reports_ids_in_order_with_created_and_duplicate_counts(client, 
     assert (response.json_body["created"], response.json_body["duplicates"]) == (2, 2)
 
 
-def test_a_batch_repeating_an_id_with_different_content_is_refused_whole(client, aws) -> None:
-    response = post(client, {"events": [deployment("x"), deployment("x", status="failure")]})
-    assert_error(response, 409, "id_conflict")
-    assert count_items(aws) == 0
+def test_a_batch_repeating_an_identity_applies_its_revisions_in_order(client, aws) -> None:
+    response = post(client, {"events": [deployment("x", status="in_progress"), deployment("x", status="failure")]})
+    assert response.json_body == {"ids": ["x", "x"], "created": 1, "updated": 1, "duplicates": 0, "stale": 0}
+    (stored,) = client.http.get("/metrics?service=checkout").json_body["items"]
+    assert (stored["status"], stored["revision"]) == ("failure", 2)
 
 
 def test_a_full_batch_of_100_events_with_ids_is_stored_atomically_per_chunk(client, aws) -> None:
     events = [deployment(f"bulk-{i}", timestamp=iso(NOW - timedelta(minutes=i))) for i in range(100)]
     response = post(client, {"events": events})
     assert response.json_body["created"] == 100
-    assert count_items(aws) == 200  # each event and its idempotency record
+    assert count_items(aws) == 200  # each event and its identity record
 
 
 @pytest.mark.parametrize(("body", "headers", "status", "code"), [
@@ -309,12 +304,12 @@ def test_request_paths_only_query_never_scan(client, aws) -> None:
     client.http.get("/metrics/summary?service=checkout")
     client.http.get("/health?deep=true")
     assert operations and "Scan" not in operations
-    assert set(operations) <= {"Query", "GetItem", "BatchGetItem", "PutItem", "BatchWriteItem", "DescribeTable"}
+    assert set(operations) <= {"Query", "GetItem", "BatchGetItem", "TransactWriteItems", "DescribeTable"}
 
 
 def test_each_request_writes_one_structured_log_line_without_the_body(client, aws, capsys) -> None:
     capsys.readouterr()
-    post(client, deployment(commit_sha="secret-looking-sha"), {**JSON, "X-Correlation-Id": "trace-7"})
+    post(client, deployment(commit_sha="5ec7e7100c1ab5e5"), {**JSON, "X-Correlation-Id": "trace-7"})
     post(client, deployment(status="maybe"))
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"message":"request"' in line]
     assert [(r["status"], r["level"], r["error_code"]) for r in lines] == [
@@ -323,4 +318,4 @@ def test_each_request_writes_one_structured_log_line_without_the_body(client, aw
     assert first["correlation_id"] == "trace-7"
     assert (first["method"], first["route"], first["stage"], first["region"]) == ("POST", "/metrics", "dev", PRIMARY)
     assert first["duration_ms"] >= 0 and first["service"] == "devops-metrics"
-    assert "secret-looking-sha" not in json.dumps(lines)
+    assert "5ec7e7100c1ab5e5" not in json.dumps(lines)

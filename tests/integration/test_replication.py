@@ -234,7 +234,7 @@ def test_split_brain_is_refused_and_failback_leaves_both_tables_equal(client, re
     # and verify --repair then copies what us-east-1 took before the outage and never replicated
     unreplicated = differences(regions)
     assert {d.problem for d in unreplicated} == {vf.MISSING}  # 'before' and the failback's incident
-    assert {"ID#before", "ID#failover-epoch-2"} <= {d.pk for d in unreplicated}
+    assert {"ID#build#before", "ID#incident#failover-epoch-2"} <= {d.sk for d in unreplicated}
     vf.repair(unreplicated, regions.table(PRIMARY), regions.table(DR), datetime.now(timezone.utc), float("inf"))
     assert differences(regions) == []
     assert post(in_region(PRIMARY), {**build, "id": "home"}).status_code == 201

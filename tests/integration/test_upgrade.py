@@ -1,4 +1,5 @@
-"""Items written by an earlier release stay readable, countable and replicable.
+"""Items written by an earlier release stay readable, countable and replicable, and `dr migrate`
+brings them to today's layout.
 
 tests/fixtures/items_release_0_1.json holds every item release 0.1.0 wrote for a batch of events
 (its key layout and its idempotency records), captured from moto's server. The test loads those
@@ -20,6 +21,7 @@ from chalicelib.dynamodb import Table
 from chalicelib.events import EventStore
 from chalicelib.summary import service_summary
 from dr import verify as vf
+from dr.migrate import migrate
 from ops.regions import Regions
 from tests.conftest import DR, PRIMARY, STAGE, TABLE, post
 
@@ -36,6 +38,7 @@ def stored(aws: Any) -> Table:
 
 def test_events_written_by_release_0_1_are_listed_as_they_were_posted(client: Any, stored: Table) -> None:
     items = client.http.get("/metrics?service=checkout&limit=100").json_body["items"]
+    assert all(i["revision"] == 1 and i["first_received_at"] == i["received_at"] for i in items)
     assert sorted(i["id"] for i in items) == ["INC-7", "build-812", "coverage-2026-11-20", "release-1", "release-2",
                                              "release-3"]
     release_3 = next(i for i in items if i["id"] == "release-3")
@@ -56,18 +59,43 @@ def test_they_count_in_the_dora_summary(stored: Table) -> None:
     assert summary["time_to_restore"]["value"] == 2.0
 
 
-def test_their_idempotency_records_still_make_a_repost_a_duplicate(client: Any, stored: Table) -> None:
+def test_after_dr_migrate_a_repost_is_a_duplicate(client: Any, stored: Table) -> None:
+    report = migrate(stored, datetime.now(timezone.utc))
+    assert (report.events, report.adopted, report.legacy_removed) == (8, 8, 7)
     answer = post(client, {"events": FIXTURE["events"]})
     assert answer.status_code == 201
     body = answer.json_body
     assert body["ids"][:4] == FIXTURE["answer"]["ids"][:4] and body["ids"][5:] == FIXTURE["answer"]["ids"][5:]
-    # every event with an id is recognised; the one without an id is, as always, a new event
-    assert (body["created"], body["duplicates"]) == (1, 7)
+    # every event with an id is recognised by the content hash its 0.1.0 record kept; the one
+    # without an id is, as always, a new event
+    assert (body["created"], body["updated"], body["duplicates"], body["stale"]) == (1, 0, 7, 0)
+
+
+def test_dr_migrate_is_idempotent_and_a_second_run_changes_nothing(stored: Table, aws: Any) -> None:
+    migrate(stored, datetime.now(timezone.utc))
+    before = {key: version for key, version in vf.live_versions(stored).items()}
+    again = migrate(stored, datetime.now(timezone.utc))
+    assert (again.events, again.adopted, again.already, again.legacy_removed) == (8, 0, 8, 0)
+    assert vf.live_versions(stored) == before
+    assert len(before) == 16  # 8 events and their 8 identity records; the 7 old records are tombstones
+
+
+def test_a_migrated_event_can_be_read_revised_and_deleted_by_its_identity(client: Any, stored: Table) -> None:
+    migrate(stored, datetime.now(timezone.utc))
+    incident = client.http.get("/metrics/incident/INC-7?service=checkout").json_body
+    assert (incident["revision"], incident["resolved_at"]) == (1, "2026-11-21T14:10:00Z")
+    reopened = {k: v for k, v in next(e for e in FIXTURE["events"] if e.get("id") == "INC-7").items() if k != "resolved_at"}
+    assert post(client, reopened).json_body["updated"] == 1
+    assert client.http.get("/metrics/incident/INC-7?service=checkout").json_body["revision"] == 2
+    assert client.http.delete("/metrics/build/build-812?service=checkout").status_code == 204
+    ids = {i["id"] for i in client.http.get("/metrics?service=checkout").json_body["items"]}
+    assert "build-812" not in ids and "INC-7" in ids
 
 
 def test_they_replicate_and_verify_as_equal(client: Any, aws: Any, stored: Table) -> None:
+    migrate(stored, datetime.now(timezone.utc))
     report = jobs.sweep(app_module.context(), datetime.now(timezone.utc))  # no checkpoint yet: a full copy
     assert report["copied"] >= len(FIXTURE["items"])
     regions = Regions(STAGE, aws.endpoint)
     assert vf.compare(regions.table(PRIMARY), regions.table(DR)) == []
-    assert len(vf.live_versions(regions.table(DR))) == len(FIXTURE["items"])
+    assert len(vf.live_versions(regions.table(DR))) == 16
