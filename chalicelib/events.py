@@ -269,6 +269,9 @@ class EventStore:
                 if lost_races > C.REVISION_ROUNDS:
                     raise Unavailable("Writers kept racing for the same events; retry the request.")
                 held = self._held([p.group.identity for p in raced])
+                landed = [p for p in raced if _wrote(p.operations[0], held.get(p.group.identity))]
+                written.extend(landed)  # an earlier attempt was applied and its answer lost
+                raced = [p for p in raced if p not in landed]
                 replanned = [self._plan(p.group, held.get(p.group.identity), now) for p in raced]
                 if create_only and any(p.held is not None and not K.is_tombstone(p.held) for p in replanned):
                     self._undo(written, now)
@@ -351,6 +354,8 @@ class EventStore:
                 return True
             if "ConditionalCheckFailed" not in codes:
                 backoff(0)
+            elif _wrote({"Put": {"Item": gone}}, self.table.get(identity.key)):
+                return True  # an earlier attempt was applied and its answer lost
         raise Unavailable("The event kept changing while it was being deleted; retry the request.")
 
     def live_ids(self, environment: str, service: str, kind: str, event_ids: Sequence[str]) -> set[str]:
@@ -459,6 +464,12 @@ def _held_revision(record: Item | None) -> Held | None:
     if K.is_tombstone(record):
         return Held(Revision(record["revision_at"]["S"], 0, ""), deleted=True) if "revision_at" in record else None
     return Held(Revision(record["revision_at"]["S"], int(record["progress"]["N"]), record["content_hash"]["S"]))
+
+
+def _wrote(operation: dict[str, Any], held: Item | None) -> bool:
+    """Whether the store holds what this put wrote: a transaction whose condition failed because an
+    earlier attempt of it was applied, its answer lost (every write has its own version)."""
+    return held is not None and K.version_of(held) == K.version_of(operation["Put"]["Item"])
 
 
 def _transactions(plans: list[_Plan]) -> list[list[_Plan]]:

@@ -1,7 +1,8 @@
 """Faults injected at the AWS boundary: botocore's HTTP send, before any request leaves the client.
 
 Each fault is what DynamoDB or the network really does: a throttling answer, a 5xx, a dropped
-connection. botocore's retry policy sees them exactly as it would see the real thing.
+connection before or after the server acted, a batch left partly unprocessed. botocore's retry
+policy sees them exactly as it would see the real thing.
 """
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import requests
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
 
-FAULTS = ("throttle", "server_error", "dropped_connection", "unprocessed")
+# dropped_connection: the request never reaches the server; lost_answer: the server applies it and
+# the answer is lost on the way back, so botocore sends it again (the case a retried conditional
+# write must survive).
+FAULTS = ("throttle", "server_error", "dropped_connection", "lost_answer", "unprocessed")
 _UNPROCESSED = {"BatchWriteItem": ("UnprocessedItems", "RequestItems"),
                 "BatchGetItem": ("UnprocessedKeys", "RequestItems")}
 
@@ -106,6 +110,9 @@ class FaultInjector:
         kind = self._random.choice(kinds)
         self.injected.append(f"{operation}:{kind}")
         if kind == "dropped_connection":
+            raise ConnectionClosedError(endpoint_url=request.url)
+        if kind == "lost_answer":
+            requests.post(request.url, data=request.body, headers=dict(request.headers.items()), timeout=10)
             raise ConnectionClosedError(endpoint_url=request.url)
         if kind == "unprocessed":
             return partial_batch(operation, request)

@@ -1,5 +1,5 @@
-"""Faults at the AWS boundary lose nothing: throttling, 5xx, dropped connections, unprocessed batch
-items, and a write path that dies between claiming ids and writing events."""
+"""Faults at the AWS boundary lose nothing: throttling, 5xx, connections dropped before or after
+DynamoDB acted, unprocessed batch items, with posts, revisions and deletes in the mix."""
 from __future__ import annotations
 
 import json
@@ -68,18 +68,56 @@ def test_transient_faults_are_retried_inside_the_request(client, aws) -> None:
     assert stored(client) == Counter({f"t-{i}": 1 for i in range(30)})
 
 
+def delete_until_done(client: Any, path: str, attempts: int = 20) -> list[int]:
+    """A client that retries a 503; a 404 after a retry means an earlier attempt deleted it."""
+    statuses = []
+    for _ in range(attempts):
+        response = client.http.delete(path)
+        statuses.append(response.status_code)
+        if response.status_code != 503:
+            assert response.status_code == 204 or (response.status_code == 404 and len(statuses) > 1), statuses
+            return statuses
+    raise AssertionError(f"never done: {statuses}")
+
+
+def contents(client: Any) -> dict[str, float]:
+    """Each stored event's duration, by id; asserts no id is stored twice."""
+    ids = stored(client)
+    assert all(count == 1 for count in ids.values()), [i for i, n in ids.items() if n > 1]
+    durations: dict[str, float] = {}
+    token = None
+    while True:
+        url = "/metrics?service=ci&limit=500" + (f"&next_token={token}" if token else "")
+        body = client.http.get(url).json_body
+        durations.update({item["id"]: item["duration_seconds"] for item in body["items"]})
+        token = body["next_token"]
+        if token is None:
+            return durations
+
+
 def test_one_call_in_five_failing_loses_nothing_and_duplicates_nothing(client, aws) -> None:
     # given 20% of all DynamoDB calls fail, in every way the boundary can fail
-    injector = FaultInjector(rate=0.2, seed=11).attach(ddb())
-    # when 12 batches of 40 events are posted by a client that retries 503s
-    for batch in range(12):
+    injector = FaultInjector(rate=0.2, seed=7).attach(ddb())
+    # when 8 batches of 40 events are posted, half of them are revised (without updated_at, so the
+    # revision is newer by arrival) and 30 are deleted, by a client that retries 503s
+    for batch in range(8):
         post_until_accepted(client, {"events": events(f"b{batch}", 40)})
+    for batch in range(0, 8, 2):
+        revised = [{**event, "duration_seconds": 1000.0 + i} for i, event in enumerate(events(f"b{batch}", 40))]
+        post_until_accepted(client, {"events": revised})
+    deleted = [f"b{batch}-{i}" for batch in range(1, 8, 2) for i in range(0, 40, 5)][:30]
+    for event_id in deleted:
+        delete_until_done(client, f"/metrics/build/{event_id}?service=ci")
     injector.detach(ddb())
-    # then all 480 are stored exactly once
-    assert len(injector.injected) > 20, injector.injected
+    # then every event is stored once, at its newest revision, and no deleted event is
+    assert len(injector.injected) > 25, injector.injected
+    assert "TransactWriteItems:lost_answer" in injector.injected  # a write applied, its answer lost, sent again
     assert {kind.split(":")[1] for kind in injector.injected} == {
-        "throttle", "server_error", "dropped_connection", "unprocessed"}
-    assert stored(client) == Counter({f"b{b}-{i}": 1 for b in range(12) for i in range(40)})
+        "throttle", "server_error", "dropped_connection", "lost_answer", "unprocessed"}
+    expected = {f"b{b}-{i}": (1000.0 + i if b % 2 == 0 else float(i)) for b in range(8) for i in range(40)}
+    for event_id in deleted:
+        del expected[event_id]
+    assert contents(client) == expected
 
 
 def test_a_persistent_outage_is_a_503_in_the_error_shape(client, aws) -> None:
@@ -91,23 +129,26 @@ def test_a_persistent_outage_is_a_503_in_the_error_shape(client, aws) -> None:
     assert "Internal" not in json.dumps(response.json_body)  # nothing internal is echoed
 
 
+@pytest.mark.parametrize("fault", ["dropped_connection", "lost_answer"])
 @pytest.mark.parametrize("with_timestamp", [True, False])
-def test_a_write_that_dies_after_claiming_ids_is_completed_by_the_retry(client, aws, with_timestamp) -> None:
-    # given every BatchWriteItem fails, so the request dies after its ids were claimed
+def test_a_write_whose_transaction_fails_or_whose_answer_is_lost_is_whole_after_the_retry(
+        client, aws, with_timestamp, fault) -> None:
+    # given every TransactWriteItems fails: before it reaches DynamoDB, or after it was applied
     body = {"events": events("c", 12, with_timestamp)}
-    injector = FaultInjector(rate=1.0, operations=frozenset({"BatchWriteItem"}),
-                             kinds=("dropped_connection",)).attach(ddb())
+    injector = FaultInjector(rate=1.0, operations=frozenset({"TransactWriteItems"}), kinds=(fault,)).attach(ddb())
     assert post(client, body).status_code == 503
     injector.detach(ddb())
-    assert stored(client) == Counter()
-    # when the client retries the same body (for events without a timestamp: minutes later)
+    # then the events were stored whole or not at all (one transaction holds an event and its record)
+    assert stored(client) in (Counter(), Counter({f"c-{i}": 1 for i in range(12)}))
+    # when the client retries the same body
     response = post(client, body)
-    # then the lost events are written, each once
+    # then each event is stored once
     assert response.status_code == 201
-    assert response.json_body["created"] == 12
+    assert response.json_body["created"] + response.json_body["duplicates"] == 12
     assert stored(client) == Counter({f"c-{i}": 1 for i in range(12)})
     # and a further retry is a pure duplicate
-    assert post(client, body).json_body == {"ids": [f"c-{i}" for i in range(12)], "created": 0, "duplicates": 12}
+    assert post(client, body).json_body == {"ids": [f"c-{i}" for i in range(12)], "created": 0, "updated": 0,
+                                            "duplicates": 12, "stale": 0}
 
 
 def test_unprocessed_batch_items_are_retried_until_written(client, aws) -> None:

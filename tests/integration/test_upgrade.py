@@ -84,7 +84,8 @@ def test_a_migrated_event_can_be_read_revised_and_deleted_by_its_identity(client
     migrate(stored, datetime.now(timezone.utc))
     incident = client.http.get("/metrics/incident/INC-7?service=checkout").json_body
     assert (incident["revision"], incident["resolved_at"]) == (1, "2026-11-21T14:10:00Z")
-    reopened = {k: v for k, v in next(e for e in FIXTURE["events"] if e.get("id") == "INC-7").items() if k != "resolved_at"}
+    posted = next(e for e in FIXTURE["events"] if e.get("id") == "INC-7")
+    reopened = {k: v for k, v in posted.items() if k != "resolved_at"}
     assert post(client, reopened).json_body["updated"] == 1
     assert client.http.get("/metrics/incident/INC-7?service=checkout").json_body["revision"] == 2
     assert client.http.delete("/metrics/build/build-812?service=checkout").status_code == 204
