@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: up test bench clean vendor build deploy package
+.PHONY: up test bench clean vendor build deploy package openapi
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ package: $(VENDOR_STAMP)
 	@test -n "$$TABLE_STREAM_ARN" || { echo "TABLE_STREAM_ARN must name the table's stream (the regional stack's TableStreamArn output)"; exit 2; }
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/package-merge.json $(OUT)
 	$(PY) -m pipeline.bytecode --zip $(OUT)/deployment.zip
+
+## openapi: write docs/openapi.json from the models (a test fails while the committed copy differs)
+openapi: $(STAMP)
+	$(PY) -m chalicelib.openapi > docs/openapi.json
 
 ## bench: the benchmarks (tests/benchmarks), each run as a module from the project root; they print figures
 bench: $(STAMP)

@@ -137,6 +137,13 @@ def delete_event(kind: str, event_id: str) -> Response:
     return _reply(event_by_id.delete_event(context(), kind, event_id, _request().query_params, utc_now()))
 
 
+@app.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    from chalicelib import openapi
+
+    return Response(body=openapi.document(), status_code=200)
+
+
 @app.route("/health", methods=["GET"])
 def health() -> Response:
     from chalicelib import reads

@@ -1,0 +1,137 @@
+"""What each route answers, as pydantic models: the response half of the OpenAPI document
+(chalicelib.openapi). The handlers build these bodies as plain dicts; the schemathesis run and the
+tests hold every answer to these models, so a body that drifts from its schema fails a test."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from chalicelib.models import BuildEvent, DeploymentEvent, EventId, GaugeEvent, IncidentEvent, Timestamp
+
+StoredTime = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$",
+                                  examples=["2026-11-22T10:00:00.000000Z"])]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    field: str | None = None
+    message: str | None = None
+    type: str | None = None
+
+
+class ErrorInfo(_Body):
+    code: str = Field(examples=["validation_error"])
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorBody(_Body):
+    """Every 4xx and 5xx, whatever the route."""
+
+    error: ErrorInfo
+
+
+class PostResult(_Body):
+    """POST /metrics: the events' ids in request order, and what each revision came to."""
+
+    ids: list[str]
+    created: int = Field(ge=0)
+    updated: int = Field(ge=0)
+    duplicates: int = Field(ge=0)
+    stale: int = Field(ge=0)
+
+
+class _Stored(BaseModel):
+    """What a stored event carries besides what was posted."""
+
+    id: EventId
+    timestamp: Timestamp
+    received_at: StoredTime = Field(description="when this revision arrived")
+    first_received_at: StoredTime = Field(description="when the event's first revision arrived")
+    revision: int = Field(ge=1, description="how many revisions of the event were applied")
+
+
+class StoredDeployment(_Stored, DeploymentEvent):  # type: ignore[misc]  # _Stored narrows id and timestamp
+    pass
+
+
+class StoredBuild(_Stored, BuildEvent):  # type: ignore[misc]  # _Stored narrows id and timestamp
+    pass
+
+
+class StoredIncident(_Stored, IncidentEvent):  # type: ignore[misc]  # _Stored narrows id and timestamp
+    pass
+
+
+class StoredGauge(_Stored, GaugeEvent):  # type: ignore[misc]  # _Stored narrows id and timestamp
+    pass
+
+
+class StoredEvent(RootModel[Annotated[Union[StoredDeployment, StoredBuild, StoredIncident, StoredGauge],
+                                      Field(discriminator="kind")]]):
+    """GET /metrics/{kind}/{id}: one event as stored, at its current revision."""
+
+
+class EventPage(_Body):
+    """GET /metrics: one page of events, newest first."""
+
+    items: list[StoredEvent]
+    next_token: str | None = Field(description="pass it back, with the same parameters, for the next page")
+
+
+class KeyMetric(_Body):
+    value: float | None
+    unit: str
+    count: int = Field(ge=0)
+    tier: Literal["elite", "high", "medium", "low"] | None
+
+
+class Window(_Body):
+    start: StoredTime
+    end: StoredTime
+
+
+class Summary(_Body):
+    """GET /metrics/summary: the DORA four keys of one service and environment."""
+
+    service: str
+    environment: str
+    days: int
+    window: Window
+    deployment_frequency: KeyMetric
+    lead_time_for_changes: KeyMetric
+    change_failure_rate: KeyMetric
+    time_to_restore: KeyMetric
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["ok", "fail", "unknown", "stale"]
+    detail: str | None = None
+
+
+class Checks(_Body):
+    table: Check
+    replication: Check
+    last_health_check: Check
+
+
+class Health(_Body):
+    """GET /health (and, with checks, ?deep=true)."""
+
+    status: Literal["ok", "unhealthy"]
+    region: str
+    role: Literal["active", "standby"] | None
+    version: str
+    checks: Checks | None = None
+
+
+class OpenApiDocument(RootModel[dict[str, Any]]):
+    """GET /openapi.json: this document."""
