@@ -1,4 +1,4 @@
 """Everything the DevOps Metrics Lambda functions need at run time."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -6,6 +6,7 @@
   migrate                after upgrading from release 0.1.0: give every stored event its identity record
   failover --to REGION   preflight, fence, final sweep, switch, notify, record an incident
   failback               fail over back to the primary region (us-east-1)
+  resolve-incidents      resolve the incidents failovers recorded (a revision with resolved_at now)
   drill                  a game day on the local stack: lose us-east-1 under load, fail over, measure
 
 Exit codes: 0 done; 1 a check failed (differences found, preflight refused, a region unreachable);
@@ -150,6 +151,13 @@ def cmd_failback(args: argparse.Namespace, regions: Regions) -> int:
     return _failover(args, regions, C.PRIMARY_REGION)
 
 
+def cmd_resolve_incidents(args: argparse.Namespace, regions: Regions) -> int:
+    resolved = fo.resolve_incidents(regions, now())
+    emit(args, {"resolved": resolved},
+         f"resolved {', '.join(resolved)}" if resolved else "no open failover incident")
+    return OK
+
+
 def cmd_drill(args: argparse.Namespace, regions: Regions) -> int:
     from dr import drill
 
@@ -194,6 +202,8 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     back.add_argument("--force", action="store_true", help="skip the replication-lag preflight")
     back.set_defaults(run=cmd_failback)
+    commands.add_parser("resolve-incidents", parents=[common], help="resolve the incidents failovers recorded"
+                        ).set_defaults(run=cmd_resolve_incidents)
     game = commands.add_parser("drill", parents=[common], help="game day on the local stack: lose us-east-1")
     game.add_argument("--primary-url", default="http://127.0.0.1:8000")
     game.add_argument("--standby-url", default="http://127.0.0.1:8001")

@@ -24,11 +24,14 @@ from chalicelib import constants as C
 from chalicelib import names
 from chalicelib.aws_errors import AWS_ERRORS
 from chalicelib.checks import age_seconds
+from chalicelib.events import EventQuery
 from chalicelib.models import parse_events
 from chalicelib.replication import ReplicationSweep, Replicator
 from chalicelib.role import RegionRole, current_role
 from chalicelib.times import format_time, utc_now
 from ops.regions import Regions
+
+INCIDENT_PREFIX = "failover-epoch-"  # the ids of the incidents failovers record (service devops-metrics)
 
 Step = Callable[[str], None]
 
@@ -154,6 +157,25 @@ def _notify(regions: Regions, to_region: str, from_region: str, epoch: int, old_
 
 def _record_incident(regions: Regions, to_region: str, from_region: str, epoch: int, now: datetime) -> None:
     event = {"kind": "incident", "service": C.DELIVERY_SERVICE, "environment": regions.stage,
-             "id": f"failover-epoch-{epoch}", "opened_at": format_time(now), "severity": "sev1",
+             "id": f"{INCIDENT_PREFIX}{epoch}", "opened_at": format_time(now), "severity": "sev1",
              "attributes": {"failover_from": from_region, "failover_to": to_region, "epoch": str(epoch)}}
     regions.events(to_region).put_events(parse_events(event, now), now)
+
+
+def resolve_incidents(regions: Regions, now: datetime) -> list[str]:
+    """Resolve the open incidents failovers recorded, in the active region: each gets a revision
+    with resolved_at (and updated_at) now, so time to restore counts it. Already resolved ones are
+    left alone, so running it again changes nothing."""
+    active = active_role(regions, C.PRIMARY_REGION).active_region
+    store = regions.events(active)
+    query = EventQuery(environment=regions.stage, kinds=("incident",), service=C.DELIVERY_SERVICE,
+                       limit=C.MAX_PAGE_SIZE)
+    incidents, _ = store.list_events(query, {})
+    stored_only = ("received_at", "first_received_at", "revision")
+    revisions = [{**{k: v for k, v in i.items() if k not in stored_only}, "resolved_at": format_time(now),
+                  "updated_at": format_time(now)}
+                 for i in incidents if str(i["id"]).startswith(INCIDENT_PREFIX) and not i.get("resolved_at")]
+    if revisions:
+        store.put_events(parse_events({"events": revisions}, now), now)
+    return [r["id"] for r in revisions]
+

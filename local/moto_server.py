@@ -6,7 +6,8 @@ with every test. This version does what DynamoDB documents instead: it checks ev
 condition against the items as they are, and writes only when all hold, so there is nothing to roll
 back. Every other answer, the errors and the cancellation reasons included, is moto's own.
 
-Run: python -m local.moto_server -H 127.0.0.1 -p 5000 (the arguments are moto.server's).
+Run: python -m local.moto_server -H 127.0.0.1 -p 5000 (the arguments are moto.server's); in-process
+(moto.mock_aws), call repair_transactions() first.
 """
 from __future__ import annotations
 
@@ -72,8 +73,13 @@ def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str
                                 expression_attribute_values=op.get("ExpressionAttributeValues") or {})
 
 
-def main(argv: list[str]) -> None:
+def repair_transactions() -> None:
+    """Put this TransactWriteItems in moto's place, in this process (moto in-process, or its server)."""
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign,assignment]
+
+
+def main(argv: list[str]) -> None:
+    repair_transactions()
     server.main(argv)
 
 

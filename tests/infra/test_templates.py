@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -74,6 +75,29 @@ def test_table_permissions_name_the_stage_table_in_both_regions_only(stage: str)
                 for suffix in ("", "/index/gsi1", "/index/changes", "/stream/*")}
     dynamodb = [s for s in statements(stage) if any(a.startswith("dynamodb:") for a in s["Action"])]
     assert {arn for s in dynamodb for arn in s["Resource"]} == expected
+
+
+# What the functions do to their tables, and the action each needs (a TransactWriteItems needs the
+# action of each operation in it; the app's transactions hold only conditional Puts).
+TABLE_ACTIONS = {
+    "batch_get_item": "dynamodb:BatchGetItem",  # identity records, the sweep's version check, replica copies
+    "batch_write_item": "dynamodb:BatchWriteItem",  # the sweep's copies
+    "describe_table": "dynamodb:DescribeTable",  # deep health
+    "get_item": "dynamodb:GetItem",  # failover records, one event, control items
+    "put_item": "dynamodb:PutItem",  # replication's conditional puts, control items, heartbeats
+    "transact_write_items": "dynamodb:PutItem",  # events and their identity records, deletes (tombstones)
+    "query": "dynamodb:Query",  # every read route, the sweep's change index
+    "scan": "dynamodb:Scan",  # the sweep's first run (no checkpoint yet) copies everything; no request path
+    "delete_item": None,  # tests and tools only
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_table_permissions_are_exactly_what_the_functions_call(stage: str) -> None:
+    called = set(re.findall(r"self\.client\.(\w+)", (ROOT / "chalicelib" / "dynamodb.py").read_text()))
+    assert called <= set(TABLE_ACTIONS), f"a new DynamoDB call needs its action here: {called - set(TABLE_ACTIONS)}"
+    (tables,) = [s for s in statements(stage) if s["Sid"] == "MetricsTables"]
+    assert set(tables["Action"]) == {action for op, action in TABLE_ACTIONS.items() if op in called and action}
 
 
 def test_config_declares_the_three_stages_with_their_own_policy() -> None:
