@@ -7,6 +7,7 @@ duplicate, not a second deployment.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -92,7 +93,7 @@ def delivery_events(event: dict[str, Any], facts: ExecutionFacts, service: str,
         build["duration_seconds"] = max(0.0, (finished - _aware(facts.started_at)).total_seconds())
     deployment: dict[str, Any] = {**common, "kind": "deployment", "id": f"codepipeline-deployment-{execution_id}",
                                   "status": _DEPLOYMENT_STATUS[state]}
-    if facts.commit_sha:
+    if facts.commit_sha and re.match(C.SHA_PATTERN, facts.commit_sha):  # a source's revision may be no commit
         deployment["commit_sha"] = facts.commit_sha
     if facts.committed_at is not None and facts.committed_at <= finished:
         deployment["commit_timestamp"] = format_time(facts.committed_at)

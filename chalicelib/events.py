@@ -273,9 +273,10 @@ class EventStore:
                 written.extend(landed)  # an earlier attempt was applied and its answer lost
                 raced = [p for p in raced if p not in landed]
                 replanned = [self._plan(p.group, held.get(p.group.identity), now) for p in raced]
-                if create_only and any(p.held is not None and not K.is_tombstone(p.held) for p in replanned):
+                existing = [p for p in replanned if p.held is not None and not K.is_tombstone(p.held)]
+                if create_only and existing:
                     self._undo(written, now)
-                    _refuse_existing([p for p in replanned if p.held is not None])
+                    _refuse_existing(existing)
                 for old, new in zip(raced, replanned, strict=True):
                     plans[plans.index(old)] = new
                 again += [p for p in replanned if p.operations]
@@ -294,7 +295,8 @@ class EventStore:
         for plan in written:
             record = plan.operations[0]["Put"]["Item"]
             version = K.version_of(record)
-            undo = [{"Put": {"Item": K.tombstone(K.key_of(op["Put"]["Item"]), version + 1, now, self.region),
+            undo = [{"Put": {"Item": K.tombstone(K.key_of(op["Put"]["Item"]), K.next_version(version), now,
+                                                 self.region),
                              "ConditionExpression": "version = :v",
                              "ExpressionAttributeValues": {":v": {"N": str(version)}}}}
                     for op in plan.operations if not K.is_tombstone(op["Put"]["Item"])]

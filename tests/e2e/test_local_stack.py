@@ -35,11 +35,19 @@ def test_the_banner_prints_the_urls_the_emulator_and_the_table(stack: StackProce
 def test_a_new_user_session(stack: StackProcess) -> None:
     deployment = {"kind": "deployment", "service": "e2e-service", "status": "success", "id": "e2e-1"}
     first = requests.post(f"{stack.url}/metrics", json=deployment, timeout=10)
-    assert first.status_code == 201 and first.json() == {"ids": ["e2e-1"], "created": 1, "duplicates": 0}
+    assert first.status_code == 201
+    assert first.json() == {"ids": ["e2e-1"], "created": 1, "updated": 0, "duplicates": 0, "stale": 0}
     again = requests.post(f"{stack.url}/metrics", json=deployment, timeout=10)
     assert again.json()["duplicates"] == 1
+    rolled_back = requests.post(f"{stack.url}/metrics", json={**deployment, "status": "rolled_back"}, timeout=10)
+    assert rolled_back.json()["updated"] == 1
     listed = requests.get(f"{stack.url}/metrics", params={"service": "e2e-service"}, timeout=10).json()
-    assert [item["id"] for item in listed["items"]] == ["e2e-1"]
+    assert [(item["id"], item["status"], item["revision"]) for item in listed["items"]] == [
+        ("e2e-1", "rolled_back", 2)]
+    one = f"{stack.url}/metrics/deployment/e2e-1"
+    assert requests.get(one, params={"service": "e2e-service"}, timeout=10).json()["status"] == "rolled_back"
+    assert requests.delete(one, params={"service": "e2e-service"}, timeout=10).status_code == 204
+    assert requests.get(one, params={"service": "e2e-service"}, timeout=10).status_code == 404
     bad = requests.post(f"{stack.url}/metrics", data="{oops", headers={"Content-Type": "application/json"},
                         timeout=10)
     assert bad.status_code == 400 and set(bad.json()["error"]) == {"code", "message", "details"}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.conftest import count_items, post
 
 VALID = [
-    {"kind": "deployment", "service": "api", "status": "success", "commit_sha": "abc",
+    {"kind": "deployment", "service": "api", "status": "success", "commit_sha": "abc1234",
      "commit_timestamp": "2026-11-01T00:00:00Z", "timestamp": "2026-11-02T00:00:00Z", "pipeline": "p"},
     {"kind": "build", "service": "api", "status": "failed", "duration_seconds": 12.5, "pipeline": "p"},
     {"kind": "incident", "service": "api", "opened_at": "2026-11-01T00:00:00Z",
@@ -26,8 +26,9 @@ json_values = st.recursive(
     max_leaves=20,
 )
 field_names = st.sampled_from([
-    "kind", "service", "status", "timestamp", "environment", "id", "attributes", "commit_sha",
-    "commit_timestamp", "pipeline", "opened_at", "resolved_at", "severity", "deployment_id",
+    "kind", "service", "status", "timestamp", "environment", "id", "updated_at", "attributes", "commit_sha",
+    "commit_timestamp", "commits", "pipeline", "opened_at", "acknowledged_at", "resolved_at", "severity",
+    "deployment_id",
     "duration_seconds", "name", "value", "unit", "events", "unexpected",
 ])
 

@@ -12,7 +12,8 @@ import pytest
 
 import app as app_module
 from chalicelib import jobs
-from chalicelib.events import Identity
+from chalicelib.dynamodb import Table
+from chalicelib.events import EventStore, Identity
 from chalicelib.models import parse_events
 from dr import verify as vf
 from local.streams import StreamReader
@@ -94,6 +95,33 @@ def test_update_duplicate_stale_and_create_only(client, aws) -> None:
     assert count_items(aws) == before and get(client, "incident", "INC-2", "shop").status_code == 404
     created = client.http.post("/metrics", headers={**JSON, "If-None-Match": "*"}, body=json.dumps(fresh))
     assert counts(created) == (1, 0, 0, 0)
+
+
+def test_a_create_only_post_that_loses_a_race_stores_nothing(client, aws) -> None:
+    # given a create-only batch of 60 events (two transactions), and a rival writer that creates one
+    # of them after the batch read the identity records and before its transaction arrives
+    batch = [{"kind": "build", "service": "ci", "id": f"r-{i}", "status": "succeeded"} for i in range(60)]
+    rival = {**batch[0], "status": "failed"}
+    rival_store = EventStore(Table(aws.client("dynamodb", PRIMARY), TABLE, PRIMARY))
+    ddb = app_module.context().table.client
+    raced: list[bool] = []
+
+    def rival_first(request: Any, **_: Any) -> None:
+        if b"TransactWriteItems" in request.headers.get("X-Amz-Target", b"") and b'"r-0"' in request.body \
+                and not raced:
+            raced.append(True)
+            rival_store.put_events(parse_events(rival, datetime.now(timezone.utc)), datetime.now(timezone.utc))
+
+    ddb.meta.events.register("before-send.dynamodb", rival_first)
+    try:
+        response = client.http.post("/metrics", headers={**JSON, "If-None-Match": "*"},
+                                    body=json.dumps({"events": batch}))
+    finally:
+        ddb.meta.events.unregister("before-send.dynamodb", rival_first)
+    # then it answers 412, and of its 60 events none is stored: only the rival's
+    assert raced and response.status_code == 412, response.body
+    items = client.http.get("/metrics?service=ci&limit=500").json_body["items"]
+    assert [(i["id"], i["status"]) for i in items] == [("r-0", "failed")]
 
 
 def test_without_updated_at_the_later_post_wins(client, aws) -> None:
