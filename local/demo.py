@@ -1,5 +1,6 @@
 """A demo data set: five services over the last four weeks, chosen so that the DORA summary shows
-every tier (elite, high, medium, low) somewhere."""
+every tier (elite, high, medium, low) somewhere, posted as the tools would: deployments in progress
+and then finished, incidents opened and then resolved, each a revision of one event."""
 from __future__ import annotations
 
 import hashlib
@@ -49,20 +50,27 @@ def demo_events(now: datetime) -> Iterator[dict[str, Any]]:
             yield {"kind": "build", "service": p.service, "id": f"demo-{p.service}-build-{i}",
                    "timestamp": _iso(at - timedelta(minutes=20)), "status": "succeeded",
                    "duration_seconds": 300 + 17 * i % 240, "pipeline": f"{p.service}-pipeline"}
-            yield {"kind": "deployment", "service": p.service, "id": deployment_id, "timestamp": _iso(at),
-                   "status": status, "commit_sha": hashlib.sha1(deployment_id.encode()).hexdigest(),
-                   "commit_timestamp": _iso(at - timedelta(hours=p.lead_hours)),
-                   "pipeline": f"{p.service}-pipeline"}
+            # Each deployment as its pipeline reports it: started, then finished, with the three
+            # commits it shipped (lead times of half, one and one and a half times the profile's).
+            started = at - timedelta(minutes=8)
+            deployment = {"kind": "deployment", "service": p.service, "id": deployment_id, "timestamp": _iso(at),
+                          "pipeline": f"{p.service}-pipeline", "commits": [
+                              {"sha": hashlib.sha1(f"{deployment_id}-{n}".encode()).hexdigest(),
+                               "timestamp": _iso(at - timedelta(hours=p.lead_hours * share))}
+                              for n, share in enumerate((0.5, 1.0, 1.5))]}
+            yield {**deployment, "status": "in_progress", "updated_at": _iso(started)}
+            yield {**deployment, "status": status, "updated_at": _iso(at)}
             if i in p.failing:
+                # the incident each failure causes, as an incident tool reports it: opened, then resolved
                 opened = at + timedelta(minutes=10)
                 resolved = opened + timedelta(hours=p.restore_hours)
                 incident: dict[str, Any] = {
                     "kind": "incident", "service": p.service, "id": f"demo-{p.service}-incident-{i}",
                     "timestamp": _iso(opened), "opened_at": _iso(opened), "severity": "sev2",
                     "deployment_id": deployment_id}
+                yield {**incident, "updated_at": _iso(opened)}
                 if resolved < now:
-                    incident["resolved_at"] = _iso(resolved)
-                yield incident
+                    yield {**incident, "resolved_at": _iso(resolved), "updated_at": _iso(resolved)}
         yield {"kind": "gauge", "service": p.service, "id": f"demo-{p.service}-coverage",
                "timestamp": _iso(now - timedelta(hours=1)), "name": "test_coverage", "value": 81.5,
                "unit": "Percent"}

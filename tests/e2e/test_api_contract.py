@@ -4,6 +4,7 @@ every answer must be no 5xx, a status and a body the document declares for it; a
 rejects must store nothing. Bounded: a fixed number of examples per operation and mode."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.e2e.stack import StackProcess
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = 15  # per operation and generation mode
+BUDGET_SECONDS = 600.0  # the whole run; about 3 minutes on 2 cores
 CHECKS = [schemathesis.checks.not_a_server_error, openapi_checks.status_code_conformance,
           openapi_checks.content_type_conformance, openapi_checks.response_schema_conformance,
           openapi_checks.response_headers_conformance]
@@ -41,6 +43,11 @@ def served(stack: StackProcess) -> str:
     """The stack's URL, once it serves the document the tests are generated from."""
     assert requests.get(f"{stack.url}/openapi.json", timeout=10).json() == openapi.document()
     return stack.url
+
+
+@pytest.fixture(scope="module")
+def deadline() -> float:
+    return time.monotonic() + BUDGET_SECONDS
 
 
 def _schema() -> Any:
@@ -66,7 +73,8 @@ schema = _schema()
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_answer_matches_the_document_and_a_rejected_request_stores_nothing(
-        case: Any, stack: StackProcess, served: str) -> None:
+        case: Any, stack: StackProcess, served: str, deadline: float) -> None:
+    assert time.monotonic() < deadline, f"the contract run is over its {BUDGET_SECONDS:.0f} s budget"
     if case.method.upper() != case.operation.method.upper():
         return  # a method the route lacks: chalice local's server answers those itself (API Gateway does, in AWS)
     writes = case.method in ("POST", "DELETE")

@@ -205,7 +205,8 @@ def test_a_deleted_event_does_not_come_back_from_an_older_revision_but_a_newer_p
     client.http.delete("/metrics/build/late?service=ci")
     assert counts(post(client, build)) == (0, 0, 0, 1)  # the webhook's redelivery, older than the delete
     assert get(client, "build", "late", "ci").status_code == 404
-    assert counts(post(client, {**build, "updated_at": iso(NOW + timedelta(minutes=1))})) == (1, 0, 0, 0)
+    newer = datetime.now(timezone.utc) + timedelta(minutes=1)  # than the delete, which happened just now
+    assert counts(post(client, {**build, "updated_at": iso(newer)})) == (1, 0, 0, 0)
     assert get(client, "build", "late", "ci").json_body["revision"] == 1
 
 
