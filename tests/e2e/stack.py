@@ -6,6 +6,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from local.harness import free_port
 from ops.templates import ROOT
@@ -79,3 +81,18 @@ class StackProcess:
         out, _ = self.process.communicate(timeout=60)
         self.output.append(out or "")
         return self.process.returncode
+
+
+@contextmanager
+def running(extra_args: str = "", follow: bool = False) -> Iterator[StackProcess]:
+    """A stack started with `make up ARGS=...`, ready, and stopped with Ctrl-C afterwards (unless a
+    test stopped it itself)."""
+    stack = StackProcess(extra_args)
+    try:
+        stack.wait_until_ready()
+        if follow:
+            stack.follow()
+        yield stack
+    finally:
+        if stack.process.poll() is None:
+            stack.interrupt()

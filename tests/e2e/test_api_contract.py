@@ -16,7 +16,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 
 from chalicelib import clients, names, openapi
 from local.emulator import EMULATOR_CREDENTIALS
-from tests.e2e.stack import StackProcess
+from tests.e2e.stack import StackProcess, running
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +29,8 @@ CHECKS = [schemathesis.checks.not_a_server_error, openapi_checks.status_code_con
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackProcess]:
-    stack = StackProcess("--no-demo-data")
-    try:
-        stack.wait_until_ready()
+    with running("--no-demo-data") as stack:
         yield stack
-    finally:
-        if stack.process.poll() is None:
-            stack.interrupt()
 
 
 @pytest.fixture(scope="module")

@@ -9,20 +9,15 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.e2e.stack import StackProcess
+from tests.e2e.stack import StackProcess, running
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackProcess]:
-    stack = StackProcess()
-    try:
-        stack.wait_until_ready()
+    with running() as stack:
         yield stack
-    finally:
-        if stack.process.poll() is None:
-            stack.interrupt()
 
 
 def test_the_banner_prints_the_urls_the_emulator_and_the_table(stack: StackProcess) -> None:

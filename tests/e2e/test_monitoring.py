@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from ops.templates import ROOT
-from tests.e2e.stack import StackProcess
+from tests.e2e.stack import StackProcess, running
 
 pytestmark = pytest.mark.e2e
 
@@ -23,14 +23,8 @@ ALERT = "ALERT e-mail from the us-east-1 topic"
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackProcess]:
     # scheduled health checks far apart, so that only the runs this test makes count
-    stack = StackProcess("--no-demo-data --health-every 3600")
-    try:
-        stack.wait_until_ready()
-        stack.follow()
+    with running("--no-demo-data --health-every 3600", follow=True) as stack:
         yield stack
-    finally:
-        if stack.process.poll() is None:
-            stack.interrupt()
 
 
 def run_health_check(region: str = "us-east-1") -> None:
