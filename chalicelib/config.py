@@ -19,7 +19,7 @@ class Settings:
     alert_topic_arn: str | None
     version: str
     health_check_url: str | None = None  # the API's base URL the scheduled health check probes
-    dora_environments: tuple[str, ...] = ("production",)  # whose four keys are published as metrics
+    dora_environments: tuple[str, ...] = ("production",)  # whose DORA metrics are published to CloudWatch
 
     @property
     def peer_region(self) -> str:

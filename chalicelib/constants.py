@@ -54,16 +54,9 @@ MAX_SUMMARY_DAYS: Final = 365
 # Incidents opened up to this long before a summary window still count when resolved inside it.
 INCIDENT_LOOKBACK_DAYS: Final = 90
 
-# --- DORA tiers (DORA "Accelerate State of DevOps" thresholds) ---------------------------------
-# deployment_frequency, successful deployments per day: value >= threshold earns the tier.
-DEPLOYMENT_FREQUENCY_TIERS: Final = (("elite", 1.0), ("high", 1.0 / 7), ("medium", 1.0 / 30))
-# lead_time_for_changes, hours: value < threshold earns the tier.
-LEAD_TIME_TIERS: Final = (("elite", 24.0), ("high", 168.0), ("medium", 720.0))
-# change_failure_rate, ratio: value <= threshold earns the tier.
-CHANGE_FAILURE_RATE_TIERS: Final = (("elite", 0.15), ("high", 0.30), ("medium", 0.45))
-# time_to_restore, hours: value < threshold earns the tier.
-TIME_TO_RESTORE_TIERS: Final = (("elite", 1.0), ("high", 24.0), ("medium", 168.0))
-LOWEST_TIER: Final = "low"
+# --- DORA benchmarks (the tables themselves: chalicelib/benchmarks.py) ----------------------------
+DEFAULT_BENCHMARK: Final = "2024"  # the newest report's clusters
+MAX_EXPLAINED_EVENTS: Final = 100  # ids per metric that explain=true lists
 
 # --- Table layout -------------------------------------------------------------------------------
 GSI_NAME: Final = "gsi1"
@@ -130,7 +123,7 @@ ALERT_MIN_INTERVAL_MINUTES: Final = 60
 
 # --- DORA metrics published to CloudWatch ------------------------------------------------------
 DORA_PUBLISH_INTERVAL_MINUTES: Final = 60
-DORA_PUBLISH_DAYS: Final = 30  # the window of the published four keys, as GET /metrics/summary's default
+DORA_PUBLISH_DAYS: Final = 30  # the window of the published DORA metrics, as GET /metrics/summary's default
 
 # --- DynamoDB request shaping ------------------------------------------------------------------
 BATCH_GET_MAX_KEYS: Final = 100

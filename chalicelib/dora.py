@@ -1,37 +1,52 @@
-"""DORA four keys from stored events. Pure functions: no AWS, no clock."""
+"""DORA's software delivery metrics from stored events (dora.dev, "DORA's software delivery
+performance metrics"). Pure functions: no AWS, no clock.
+
+Throughput: change lead time, deployment frequency, failed deployment recovery time. Instability:
+change fail rate, deployment rework rate. Time to restore (incidents opened to resolved) is kept for
+teams that track incidents. Tiers come from the benchmark asked for (chalicelib.benchmarks).
+"""
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import median
 from typing import Any
 
 from chalicelib import constants as C
+from chalicelib.benchmarks import Benchmark
 from chalicelib.lifecycle import FAILED_DEPLOYMENT_STATUSES, is_finished
 from chalicelib.times import parse_time
+
+# Kept for one release under their 2021 names, with the same values: docs/api.md says so.
+DEPRECATED = {"lead_time_for_changes": "change_lead_time", "change_failure_rate": "change_fail_rate"}
 
 
 @dataclass(frozen=True)
 class KeyMetric:
     value: float | None
     unit: str
-    count: int  # how many events the value came from
-    tier: str | None  # None when there is nothing to rate
+    count: int  # how many events (or, for lead time, commits) the value came from
+    ids: tuple[str, ...] = ()  # the events behind `count`
+    matching: tuple[str, ...] | None = None  # for a ratio: the events behind its numerator
+    tier: str | None = field(default=None)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def rated(self, benchmark: Benchmark, metric: str) -> KeyMetric:
+        return KeyMetric(self.value, self.unit, self.count, self.ids, self.matching,
+                         benchmark.rate(metric, self.value))
+
+    def as_dict(self, explain: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {"value": self.value, "unit": self.unit, "count": self.count, "tier": self.tier}
+        if explain:
+            body["events"] = _listed(self.ids)
+            if self.matching is not None:
+                body["matching"] = _listed(self.matching)
+        return body
 
 
-def tier(value: float | None, tiers: Sequence[tuple[str, float]], better: Callable[[float, float], bool]) -> str | None:
-    """The first tier whose threshold `value` beats (per `better`), else the lowest tier."""
-    if value is None:
-        return None
-    for name, threshold in tiers:
-        if better(value, threshold):
-            return name
-    return C.LOWEST_TIER
+def _listed(ids: Sequence[str]) -> dict[str, Any]:
+    unique = list(dict.fromkeys(ids))
+    return {"ids": unique[:C.MAX_EXPLAINED_EVENTS], "truncated": len(unique) > C.MAX_EXPLAINED_EVENTS}
 
 
 def true_median(values: Iterable[float]) -> float | None:
@@ -48,10 +63,13 @@ def _hours(later: str, earlier: str) -> float:
     return (_at(later) - _at(earlier)).total_seconds() / 3600
 
 
+def _oldest_first(deployments: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(deployments, key=lambda d: (_at(d["timestamp"]), d["id"]))
+
+
 def deployment_frequency(deployments: Sequence[dict[str, Any]], days: int) -> KeyMetric:
-    successes = sum(1 for d in deployments if d["status"] == "success")
-    value = successes / days
-    return KeyMetric(value, "per_day", successes, tier(value, C.DEPLOYMENT_FREQUENCY_TIERS, operator.ge))
+    successes = [d["id"] for d in deployments if d["status"] == "success"]
+    return KeyMetric(len(successes) / days, "per_day", len(successes), tuple(successes))
 
 
 def commits_of(deployment: dict[str, Any]) -> list[tuple[str | None, str]]:
@@ -64,48 +82,96 @@ def commits_of(deployment: dict[str, Any]) -> list[tuple[str | None, str]]:
     return []
 
 
-def lead_time_for_changes(deployments: Sequence[dict[str, Any]]) -> KeyMetric:
+def change_lead_time(deployments: Sequence[dict[str, Any]]) -> KeyMetric:
     """The median, over every commit the successful deployments shipped, of deployment time −
     commit time. A commit shipped again by a later deployment counts once, at its first."""
     first: dict[str, float] = {}
     anonymous: list[float] = []
-    for deployment in sorted((d for d in deployments if d["status"] == "success"), key=lambda d: _at(d["timestamp"])):
+    behind: list[str] = []
+    for deployment in _oldest_first(d for d in deployments if d["status"] == "success"):
         for sha, committed in commits_of(deployment):
             hours = _hours(deployment["timestamp"], committed)
             if sha is None:
                 anonymous.append(hours)
+            elif sha.lower() not in first:
+                first[sha.lower()] = hours
             else:
-                first.setdefault(sha.lower(), hours)
+                continue
+            behind.append(deployment["id"])
     hours_list = [*first.values(), *anonymous]
-    value = true_median(hours_list)
-    return KeyMetric(value, "hours", len(hours_list), tier(value, C.LEAD_TIME_TIERS, operator.lt))
+    return KeyMetric(true_median(hours_list), "hours", len(hours_list), tuple(behind))
 
 
-def change_failure_rate(deployments: Sequence[dict[str, Any]], incidents: Iterable[dict[str, Any]]) -> KeyMetric:
+def failed_ids(deployments: Sequence[dict[str, Any]], incidents: Iterable[dict[str, Any]]) -> set[str]:
+    """Deployments that failed, were rolled back, or that an incident names as its cause."""
     ids = {d["id"] for d in deployments}
     failed = {d["id"] for d in deployments if d["status"] in FAILED_DEPLOYMENT_STATUSES}
-    failed |= {i["deployment_id"] for i in incidents if i.get("deployment_id") in ids}
+    return failed | {i["deployment_id"] for i in incidents if i.get("deployment_id") in ids}
+
+
+def change_fail_rate(deployments: Sequence[dict[str, Any]], failed: set[str]) -> KeyMetric:
+    ids = [d["id"] for d in _oldest_first(deployments)]
     value = len(failed) / len(ids) if ids else None
-    return KeyMetric(value, "ratio", len(ids), tier(value, C.CHANGE_FAILURE_RATE_TIERS, operator.le))
+    return KeyMetric(value, "ratio", len(ids), tuple(ids), tuple(i for i in ids if i in failed))
+
+
+def failed_deployment_recovery_time(deployments: Sequence[dict[str, Any]], failed: set[str]) -> KeyMetric:
+    """For each failed deployment, the time until the next successful deployment of the same service
+    and environment; the median, in hours. A failure not yet followed by a success is not counted."""
+    hours: list[float] = []
+    recovered: list[str] = []
+    by_target: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for deployment in _oldest_first(deployments):
+        by_target.setdefault((deployment.get("service", ""), deployment.get("environment", "")), []).append(deployment)
+    for history in by_target.values():
+        for position, deployment in enumerate(history):
+            if deployment["id"] not in failed:
+                continue
+            later = (d for d in history[position + 1:] if d["status"] == "success" and d["id"] not in failed)
+            fix = next(later, None)
+            if fix is not None:
+                hours.append(_hours(fix["timestamp"], deployment["timestamp"]))
+                recovered.append(deployment["id"])
+    return KeyMetric(true_median(hours), "hours", len(hours), tuple(recovered))
+
+
+def deployment_rework_rate(deployments: Sequence[dict[str, Any]]) -> KeyMetric:
+    """Successful deployments that were unplanned (`"planned": false`, or naming the incident they
+    remediate in `remediates`), over all finished deployments."""
+    ids = [d["id"] for d in _oldest_first(deployments)]
+    rework = [d["id"] for d in _oldest_first(deployments)
+              if d["status"] == "success" and (d.get("planned") is False or d.get("remediates"))]
+    return KeyMetric(len(rework) / len(ids) if ids else None, "ratio", len(ids), tuple(ids), tuple(rework))
 
 
 def time_to_restore(incidents: Iterable[dict[str, Any]], start: datetime, end: datetime) -> KeyMetric:
-    hours = [_hours(i["resolved_at"], i["opened_at"]) for i in incidents
-             if i.get("resolved_at") and start <= _at(i["resolved_at"]) <= end]
-    value = true_median(hours)
-    return KeyMetric(value, "hours", len(hours), tier(value, C.TIME_TO_RESTORE_TIERS, operator.lt))
+    """Incidents resolved in [start, end], at their current revision: the median of opened → resolved."""
+    resolved = [i for i in incidents if i.get("resolved_at") and start <= _at(i["resolved_at"]) <= end]
+    hours = [_hours(i["resolved_at"], i["opened_at"]) for i in resolved]
+    return KeyMetric(true_median(hours), "hours", len(hours), tuple(i["id"] for i in resolved))
 
 
 def summarize(deployments: Iterable[dict[str, Any]], incidents: Iterable[dict[str, Any]],
-              start: datetime, end: datetime, days: int) -> dict[str, Any]:
-    """The four keys over [start, end]. Only finished deployments count (not those in progress), and
-    those outside the window are ignored; incidents count for change failure rate when they name a
-    deployment in the window, and for time to restore when they were resolved in it."""
+              start: datetime, end: datetime, days: int, benchmark: Benchmark,
+              explain: bool = False) -> dict[str, Any]:
+    """The five metrics and time to restore over [start, end], rated by `benchmark`. Only finished
+    deployments count (not those in progress), and those outside the window are ignored; incidents
+    count for change fail rate when they name a deployment in the window, and for time to restore
+    when they were resolved in it. With `explain`, each metric lists the events behind it."""
     in_window = [d for d in deployments if is_finished(d) and start <= _at(d["timestamp"]) <= end]
     incident_list = list(incidents)
-    return {
-        "deployment_frequency": deployment_frequency(in_window, days).as_dict(),
-        "lead_time_for_changes": lead_time_for_changes(in_window).as_dict(),
-        "change_failure_rate": change_failure_rate(in_window, incident_list).as_dict(),
-        "time_to_restore": time_to_restore(incident_list, start, end).as_dict(),
+    failed = failed_ids(in_window, incident_list)
+    metrics = {
+        "deployment_frequency": deployment_frequency(in_window, days),
+        "change_lead_time": change_lead_time(in_window),
+        "change_fail_rate": change_fail_rate(in_window, failed),
+        "failed_deployment_recovery_time": failed_deployment_recovery_time(in_window, failed),
+        "deployment_rework_rate": deployment_rework_rate(in_window),
+        "time_to_restore": time_to_restore(incident_list, start, end),
     }
+    # Time to restore is rated as failed deployment recovery time is: the reports' time to restore service.
+    scale = {"time_to_restore": "failed_deployment_recovery_time"}
+    body = {name: metric.rated(benchmark, scale.get(name, name)).as_dict(explain) for name, metric in metrics.items()}
+    body.update({old: body[new] for old, new in DEPRECATED.items()})
+    body["benchmark"] = benchmark.source()
+    return body

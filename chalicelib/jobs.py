@@ -47,7 +47,7 @@ def sweep(ctx: Context, now: datetime, full: bool = False) -> dict[str, Any]:
 
 
 def publish_dora(ctx: Context, now: datetime) -> dict[str, Any]:
-    """Emit the four keys of every service that deployed in the window (active region only: the
+    """Emit the DORA metrics of every service that deployed in the window (active region only: the
     standby's copy would publish the same numbers twice)."""
     if not ctx.role().is_active:
         return {"services": 0, "reason": "standby"}

@@ -12,7 +12,8 @@ Every metric the service emits, in namespace DevOpsMetrics (dashboards and alarm
   EventsIngested (Count)                                                  Stage, Kind
   HealthCheckFailed (Count: 1 failed, 0 passed)                           Stage, Check
   ItemsReplicated, SweepChangesFound (Count), ReplicationLagSeconds        Stage, SourceRegion, Path
-  DeploymentsPerDay, LeadTimeHours, ChangeFailureRate, TimeToRestoreHours Stage, Service, Environment
+  DeploymentsPerDay, LeadTimeHours, ChangeFailureRate,                    Stage, Service, Environment
+  FailedDeploymentRecoveryHours, DeploymentReworkRate, TimeToRestoreHours
   PipelineExecutions (Count)                                              Stage, State
 """
 from __future__ import annotations
@@ -27,10 +28,11 @@ from chalicelib import constants as C
 
 Measurements = Mapping[str, tuple[float, str]]  # metric name -> (value, CloudWatch unit)
 
-# The four keys as CloudWatch metrics, per service: GET /metrics/summary's key -> the metric's name.
+# DORA's metrics as CloudWatch metrics, per service: GET /metrics/summary's key -> the metric's name.
 DORA_METRICS: Mapping[str, str] = {
-    "deployment_frequency": "DeploymentsPerDay", "lead_time_for_changes": "LeadTimeHours",
-    "change_failure_rate": "ChangeFailureRate", "time_to_restore": "TimeToRestoreHours",
+    "deployment_frequency": "DeploymentsPerDay", "change_lead_time": "LeadTimeHours",
+    "change_fail_rate": "ChangeFailureRate", "failed_deployment_recovery_time": "FailedDeploymentRecoveryHours",
+    "deployment_rework_rate": "DeploymentReworkRate", "time_to_restore": "TimeToRestoreHours",
 }
 
 

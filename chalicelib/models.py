@@ -108,6 +108,9 @@ class DeploymentEvent(EventBase):
     commit_sha: Sha | None = None  # with commit_timestamp: a one-commit list, as before `commits`
     commit_timestamp: Timestamp | None = None
     pipeline: Text | None = None
+    # Rework: a deployment that was not planned but made to fix something in production.
+    planned: Annotated[bool, Field(strict=True)] | None = None
+    remediates: EventId | None = None  # the id of the incident it remediates (unplanned, then)
 
     @model_validator(mode="after")
     def _committed_before_deployed(self, info: ValidationInfo) -> DeploymentEvent:
@@ -164,7 +167,7 @@ AnyEvent = Union[DeploymentEvent, BuildEvent, IncidentEvent, GaugeEvent]
 
 # Fields added after release 0.1.0: left out of the hash while unset, so that an event posted
 # before them hashes as it did then, and its repeat is still a duplicate.
-_FIELDS_SINCE_0_1 = ("updated_at", "commits", "acknowledged_at")
+_FIELDS_SINCE_0_1 = ("updated_at", "commits", "acknowledged_at", "planned", "remediates")
 
 
 def content_hash(event: AnyEvent) -> str:

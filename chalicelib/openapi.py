@@ -112,7 +112,8 @@ def document() -> dict[str, Any]:
             },
             "/metrics/summary": {
                 "get": {
-                    "operationId": "metricsSummary", "summary": "The DORA four keys of one service",
+                    "operationId": "metricsSummary",
+                    "summary": "DORA's five metrics and time to restore, of one service",
                     "security": _SIGV4, "parameters": _query(SummaryParams),
                     "responses": {"200": _json(R.Summary, "the summary"), **_errors(400, 503)},
                 },

@@ -34,6 +34,8 @@ class SummaryParams(QueryParams):
     service: Name
     environment: Environment = C.DEFAULT_ENVIRONMENT
     days: int = Field(default=C.DEFAULT_SUMMARY_DAYS, ge=1, le=C.MAX_SUMMARY_DAYS)
+    benchmark: Literal["2021", "2023", "2024"] = C.DEFAULT_BENCHMARK
+    explain: Literal["true", "false"] = "false"
 
 
 class HealthParams(QueryParams):
@@ -60,7 +62,8 @@ def list_metrics(ctx: Context, query: Mapping[str, str] | None) -> Reply:
 
 def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
     params = parse_query(SummaryParams, query)
-    return 200, service_summary(ctx.events, params.service, params.environment, params.days, now)
+    return 200, service_summary(ctx.events, params.service, params.environment, params.days, now,
+                                params.benchmark, params.explain == "true")
 
 
 def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:

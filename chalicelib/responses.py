@@ -85,11 +85,26 @@ class EventPage(_Body):
     next_token: str | None = Field(description="pass it back, with the same parameters, for the next page")
 
 
+class EventIds(_Body):
+    ids: list[str] = Field(max_length=100)
+    truncated: bool
+
+
 class KeyMetric(_Body):
     value: float | None
     unit: str
     count: int = Field(ge=0)
     tier: Literal["elite", "high", "medium", "low"] | None
+    events: EventIds | None = Field(default=None, description="explain=true: the events behind count")
+    matching: EventIds | None = Field(default=None,
+                                      description="explain=true, a ratio: the events behind its numerator")
+
+
+class BenchmarkSource(_Body):
+    name: Literal["2021", "2023", "2024"]
+    report: str
+    where: str
+    url: str
 
 
 class Window(_Body):
@@ -98,16 +113,21 @@ class Window(_Body):
 
 
 class Summary(_Body):
-    """GET /metrics/summary: the DORA four keys of one service and environment."""
+    """GET /metrics/summary: DORA's five metrics and time to restore, of one service and environment."""
 
     service: str
     environment: str
     days: int
     window: Window
     deployment_frequency: KeyMetric
-    lead_time_for_changes: KeyMetric
-    change_failure_rate: KeyMetric
+    change_lead_time: KeyMetric
+    change_fail_rate: KeyMetric
+    failed_deployment_recovery_time: KeyMetric
+    deployment_rework_rate: KeyMetric
     time_to_restore: KeyMetric
+    lead_time_for_changes: KeyMetric = Field(description="deprecated: change_lead_time, under its 2021 name")
+    change_failure_rate: KeyMetric = Field(description="deprecated: change_fail_rate, under its 2021 name")
+    benchmark: BenchmarkSource
 
 
 class Check(BaseModel):

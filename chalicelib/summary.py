@@ -1,5 +1,6 @@
 """The DORA summary of one service and environment: its events read from the store, the numbers
-computed by chalicelib.dora (GET /metrics/summary, and the metrics publish_dora emits)."""
+computed by chalicelib.dora and rated by a benchmark (GET /metrics/summary, and the metrics
+publish_dora emits)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -7,11 +8,13 @@ from typing import Any
 
 from chalicelib import constants as C
 from chalicelib import dora
+from chalicelib.benchmarks import BENCHMARKS
 from chalicelib.events import EventStore
 from chalicelib.times import format_time
 
 
-def service_summary(store: EventStore, service: str, environment: str, days: int, now: datetime) -> dict[str, Any]:
+def service_summary(store: EventStore, service: str, environment: str, days: int, now: datetime,
+                    benchmark: str = C.DEFAULT_BENCHMARK, explain: bool = False) -> dict[str, Any]:
     start = now - timedelta(days=days)
     deployments = list(store.events_between(environment, service, "deployment", start, now))
     incident_start = start - timedelta(days=C.INCIDENT_LOOKBACK_DAYS)
@@ -22,5 +25,5 @@ def service_summary(store: EventStore, service: str, environment: str, days: int
         "days": days,
         "window": {"start": format_time(start), "end": format_time(now)},
     }
-    body.update(dora.summarize(deployments, incidents, start, now, days))
+    body.update(dora.summarize(deployments, incidents, start, now, days, BENCHMARKS[benchmark], explain))
     return body

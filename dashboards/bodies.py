@@ -140,8 +140,9 @@ def health(stage: str, chalice_stage: str, region: str, peer_region: str) -> Bod
 
 
 def dora(stage: str, chalice_stage: str, region: str, peer_region: str) -> Body:
-    """The four keys per service and environment. Services are data, hence SEARCH; the active region
-    publishes them, so both regions are searched (a failover moves the series)."""
+    """DORA's five metrics and time to restore, per service and environment. Services are data,
+    hence SEARCH; the active region publishes them, so both regions are searched (a failover moves
+    the series)."""
     period = C.DORA_PUBLISH_INTERVAL_MINUTES * 60
     schema = "{" + NS + ",Environment,Service,Stage}"
 
@@ -150,11 +151,13 @@ def dora(stage: str, chalice_stage: str, region: str, peer_region: str) -> Body:
                        region=where, label=f"${{PROP('Dim.Service')}} ${{PROP('Dim.Environment')}} ({where})")
                 for i, where in enumerate((region, peer_region))]
 
-    titles = {"DeploymentsPerDay": "Deployment frequency (per day)", "LeadTimeHours": "Lead time for changes (h)",
-              "ChangeFailureRate": "Change failure rate (ratio)", "TimeToRestoreHours": "Time to restore (h)"}
+    titles = {"DeploymentsPerDay": "Deployment frequency (per day)", "LeadTimeHours": "Change lead time (h)",
+              "ChangeFailureRate": "Change fail rate (ratio)",
+              "FailedDeploymentRecoveryHours": "Failed deployment recovery time (h)",
+              "DeploymentReworkRate": "Deployment rework rate (ratio)", "TimeToRestoreHours": "Time to restore (h)"}
     return layout([
-        text(f"# DORA four keys, stage {stage}\nOver the last {C.DORA_PUBLISH_DAYS} days, published hourly per "
-             "service and environment; `GET /metrics/summary` gives the same with the tiers."),
+        text(f"# DORA software delivery metrics, stage {stage}\nOver the last {C.DORA_PUBLISH_DAYS} days, "
+             "published hourly per service and environment; `GET /metrics/summary` gives the same with the tiers."),
         *[graph(titles[name], four_key(name), region, stat="Average", period=period) for name in DORA_METRICS],
     ])
 

@@ -1,6 +1,7 @@
 """A demo data set: five services over the last four weeks, chosen so that the DORA summary shows
 every tier (elite, high, medium, low) somewhere, posted as the tools would: deployments in progress
-and then finished, incidents opened and then resolved, each a revision of one event."""
+and then finished, incidents opened and then resolved, each a revision of one event; the deployment
+after a failure is its unplanned fix (rework), and recovers it."""
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ class Profile:
 
 
 PROFILES = (
-    Profile("checkout", 56, 3.0, frozenset({19, 39}), 0.5),  # elite on all four keys
+    Profile("checkout", 56, 3.0, frozenset({19, 39}), 0.5),  # elite wherever a tier is published
     Profile("payments", 14, 72.0, frozenset({3, 7, 11}), 6.0),  # high
     Profile("inventory", 3, 240.0, frozenset({2}), 72.0),  # medium
     Profile("legacy-billing", 3, 300.0, frozenset({0, 1, 2}), 200.0),  # low (and no successful deployment)
@@ -53,11 +54,14 @@ def demo_events(now: datetime) -> Iterator[dict[str, Any]]:
             # Each deployment as its pipeline reports it: started, then finished, with the three
             # commits it shipped (lead times of half, one and one and a half times the profile's).
             started = at - timedelta(minutes=8)
-            deployment = {"kind": "deployment", "service": p.service, "id": deployment_id, "timestamp": _iso(at),
-                          "pipeline": f"{p.service}-pipeline", "commits": [
-                              {"sha": hashlib.sha1(f"{deployment_id}-{n}".encode()).hexdigest(),
-                               "timestamp": _iso(at - timedelta(hours=p.lead_hours * share))}
-                              for n, share in enumerate((0.5, 1.0, 1.5))]}
+            commits = [{"sha": hashlib.sha1(f"{deployment_id}-{n}".encode()).hexdigest(),
+                        "timestamp": _iso(at - timedelta(hours=p.lead_hours * share))}
+                       for n, share in enumerate((0.5, 1.0, 1.5))]
+            deployment: dict[str, Any] = {"kind": "deployment", "service": p.service, "id": deployment_id,
+                                          "timestamp": _iso(at), "pipeline": f"{p.service}-pipeline",
+                                          "commits": commits}
+            if i - 1 in p.failing and i not in p.failing:  # the unplanned fix of the failure before it
+                deployment["remediates"] = f"demo-{p.service}-incident-{i - 1}"
             yield {**deployment, "status": "in_progress", "updated_at": _iso(started)}
             yield {**deployment, "status": status, "updated_at": _iso(at)}
             if i in p.failing:

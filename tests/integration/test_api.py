@@ -234,6 +234,26 @@ def test_the_demo_data_shows_every_tier(client, aws) -> None:
     assert payments["deployment_frequency"]["count"] == 11
 
 
+def test_the_summary_rates_by_the_benchmark_asked_for_and_explains_its_numbers(client, aws) -> None:
+    load(client, list(demo_events(NOW)))
+    newest = client.http.get("/metrics/summary?service=payments").json_body
+    older = client.http.get("/metrics/summary?service=payments&benchmark=2021").json_body
+    assert (newest["benchmark"]["name"], older["benchmark"]["name"]) == ("2024", "2021")
+    # recovery time 48 h: more than a day is low in 2024; between a day and a week is medium in 2021
+    assert newest["failed_deployment_recovery_time"]["value"] == 48.0
+    assert (newest["failed_deployment_recovery_time"]["tier"], older["failed_deployment_recovery_time"]["tier"]) == (
+        "low", "medium")
+    explained = client.http.get("/metrics/summary?service=payments&explain=true").json_body["change_fail_rate"]
+    assert explained["matching"] == {"ids": [f"demo-payments-deployment-{i}" for i in (3, 7, 11)], "truncated": False}
+    assert len(explained["events"]["ids"]) == explained["count"] == 14
+    assert "events" not in newest["change_fail_rate"]
+
+
+@pytest.mark.parametrize("query", ["service=x&benchmark=2019", "service=x&explain=yes", "benchmark=2024"])
+def test_a_bad_summary_query_is_a_400(client, aws, query) -> None:
+    assert_error(client.http.get(f"/metrics/summary?{query}"), 400, "validation_error")
+
+
 def test_summary_of_an_unknown_service_has_nulls_not_zeros(client, aws) -> None:
     body = client.http.get("/metrics/summary?service=nobody&days=7").json_body
     assert body["days"] == 7 and body["service"] == "nobody"

@@ -44,6 +44,11 @@ def exercise_everything(client: Any, aws: Any, pipeline_client: Any) -> None:  #
                                       "resolved_at": (now - timedelta(hours=1)).isoformat()}),
                         ("gauge", {"name": "queue_depth", "value": 3, "unit": "Count"})):
         assert post(client, {"kind": kind, "service": "checkout", **extra}).status_code == 201
+    # a failed deployment and the fix that recovers it, so that recovery time has a value
+    for hours, status in ((5, "failure"), (4, "success")):
+        fix = {"kind": "deployment", "service": "checkout", "status": status,
+               "timestamp": (now - timedelta(hours=hours)).isoformat()}
+        assert post(client, fix).status_code == 201
     assert post(client, {"kind": "deployment"}).status_code == 400
     client.http.get("/metrics?service=checkout")
     client.http.get("/metrics/summary?service=checkout")
@@ -91,6 +96,8 @@ def test_every_metric_of_the_catalogue_is_emitted_with_its_dimensions(emitted: E
         ("DeploymentsPerDay", ("Environment", "Service", "Stage")),
         ("LeadTimeHours", ("Environment", "Service", "Stage")),
         ("ChangeFailureRate", ("Environment", "Service", "Stage")),
+        ("FailedDeploymentRecoveryHours", ("Environment", "Service", "Stage")),
+        ("DeploymentReworkRate", ("Environment", "Service", "Stage")),
         ("TimeToRestoreHours", ("Environment", "Service", "Stage")),
         ("PipelineExecutions", ("Stage", "State")),
     }

@@ -17,11 +17,12 @@ NS = C.METRICS_NAMESPACE
 ARGS = ("prod", "prod-dr", "us-west-2", "us-east-1")  # stage, chalice stage, region, peer region
 
 
-def test_the_dora_dashboard_references_the_four_keys_by_search() -> None:
+def test_the_dora_dashboard_references_the_five_metrics_and_time_to_restore_by_search() -> None:
     refs = set(dashboard_metrics(B.dora(*ARGS)))
     any_service = frozenset({("Stage", "prod"), ("Service", None), ("Environment", None)})
     assert refs == {(NS, name, any_service) for name in
-                    ("DeploymentsPerDay", "LeadTimeHours", "ChangeFailureRate", "TimeToRestoreHours")}
+                    ("DeploymentsPerDay", "LeadTimeHours", "ChangeFailureRate", "FailedDeploymentRecoveryHours",
+                     "DeploymentReworkRate", "TimeToRestoreHours")}
 
 
 def test_the_pipeline_dashboard_references_hidden_metrics_of_its_math_but_not_the_math() -> None:
