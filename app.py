@@ -137,6 +137,35 @@ def delete_event(kind: str, event_id: str) -> Response:
     return _reply(event_by_id.delete_event(context(), kind, event_id, _request().query_params, utc_now()))
 
 
+@app.route("/teams", methods=["GET"], authorizer=iam)
+def list_teams() -> Response:
+    from chalicelib import team_routes
+
+    return _reply(team_routes.list_teams(context()))
+
+
+@app.route("/teams/{team}", methods=["PUT"], authorizer=iam, content_types=["*/*"])
+def put_team(team: str) -> Response:
+    from chalicelib import team_routes
+
+    request = _request()
+    return _reply(team_routes.put_team(context(), team, request.headers, request.raw_body, utc_now()))
+
+
+@app.route("/teams/{team}", methods=["GET"], authorizer=iam)
+def get_team(team: str) -> Response:
+    from chalicelib import team_routes
+
+    return _reply(team_routes.get_team(context(), team))
+
+
+@app.route("/teams/{team}", methods=["DELETE"], authorizer=iam)
+def delete_team(team: str) -> Response:
+    from chalicelib import team_routes
+
+    return _reply(team_routes.delete_team(context(), team, utc_now()))
+
+
 @app.route("/openapi.json", methods=["GET"])
 def openapi() -> Response:
     from chalicelib import openapi

@@ -39,6 +39,7 @@ MAX_ATTRIBUTE_KEY_LENGTH: Final = 128
 MAX_ATTRIBUTE_VALUE_LENGTH: Final = 1024
 MAX_TEXT_LENGTH: Final = 256  # pipeline names, severities, commit ids
 MAX_GAUGE_NAME_LENGTH: Final = 255
+MAX_TEAM_SERVICES: Final = 500  # services per team (PUT /teams/{team})
 MAX_BUILD_DURATION_SECONDS: Final = 7 * 24 * 3600
 MAX_FUTURE_SKEW_SECONDS: Final = 24 * 3600  # timestamps further ahead than this are rejected
 NAME_PATTERN: Final = r"^[A-Za-z0-9._-]+$"  # service and environment
@@ -65,6 +66,7 @@ IDENTITY_SK_PREFIX: Final = "ID#"  # ID#<kind>#<id> in the event's partition: on
 LEGACY_IDEMPOTENCY_PK_PREFIX: Final = "ID#"  # release 0.1.0: pk=ID#<client id>, sk=ID (dr migrate)
 LEGACY_IDEMPOTENCY_SK: Final = "ID"
 CONTROL_PK: Final = "_control"  # per-region control items, never replicated
+TEAMS_PK: Final = "TEAMS"  # one item per team: sk=<team>, replicated
 FAILOVER_SK: Final = "failover"  # active region and failover epoch (owned by DR)
 HEARTBEAT_SK: Final = "replication-heartbeat"  # written by the replication sweep
 HEALTH_STATE_SK_PREFIX: Final = "health-state#"  # + region: the health check's alert state

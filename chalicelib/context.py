@@ -9,6 +9,7 @@ from chalicelib.control import ControlStore
 from chalicelib.dynamodb import Table
 from chalicelib.events import EventStore
 from chalicelib.role import RegionRole, current_role
+from chalicelib.teams import TeamStore
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,10 @@ class Context:
     @cached_property
     def events(self) -> EventStore:
         return EventStore(self.table)
+
+    @cached_property
+    def teams(self) -> TeamStore:
+        return TeamStore(self.table)
 
     @cached_property
     def control(self) -> ControlStore:

@@ -2,6 +2,7 @@
 structured log line per request."""
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -12,7 +13,7 @@ from chalice.app import Request, Response
 
 from chalicelib import constants as C
 from chalicelib.config import current_stage
-from chalicelib.errors import ApiError, error_body
+from chalicelib.errors import ApiError, BodyTooLarge, InvalidJson, UnsupportedMediaType, error_body
 from chalicelib.logs import log_event
 from chalicelib.metrics import emf_fields
 
@@ -20,6 +21,21 @@ from chalicelib.metrics import emf_fields
 Reply = tuple[int, dict[str, Any]]
 
 _CORRELATION_ID = re.compile(rf"^[A-Za-z0-9._:/=+-]{{1,{C.MAX_CORRELATION_ID_LENGTH}}}$")
+
+
+def read_json(headers: Mapping[str, str], raw_body: bytes | str) -> Any:
+    """A request body declared as JSON, within the size limit, decoded; the 4xx for each way it is not."""
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type or '(none)'!r} is not JSON; send 'Content-Type: application/json'.")
+    raw = raw_body.encode() if isinstance(raw_body, str) else raw_body
+    if len(raw) > C.MAX_BODY_BYTES:
+        raise BodyTooLarge(f"The body is {len(raw)} bytes; the limit is {C.MAX_BODY_BYTES}.")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidJson("The body is not valid JSON.") from None
 
 
 def correlation_id(headers: Mapping[str, str] | None) -> str:

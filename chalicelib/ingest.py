@@ -5,29 +5,19 @@ that request loads (app.py imports the other routes' modules when they are first
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from chalicelib import constants as C
 from chalicelib.context import Context
-from chalicelib.errors import BodyTooLarge, InvalidJson, UnsupportedMediaType, ValidationFailed
-from chalicelib.http import Reply
+from chalicelib.errors import ValidationFailed
+from chalicelib.http import Reply, read_json
 from chalicelib.metrics import emit
 from chalicelib.models import AnyEvent, parse_events
 from chalicelib.role import require_active
 
 
 def post_metrics(ctx: Context, headers: Mapping[str, str], raw_body: bytes | str, now: datetime) -> Reply:
-    _require_json(headers)
-    if isinstance(raw_body, str):
-        raw_body = raw_body.encode()
-    if len(raw_body) > C.MAX_BODY_BYTES:
-        raise BodyTooLarge(f"The body is {len(raw_body)} bytes; the limit is {C.MAX_BODY_BYTES}.")
-    try:
-        payload = json.loads(raw_body)
-    except (ValueError, RecursionError):
-        raise InvalidJson("The body is not valid JSON.") from None
+    payload = read_json(headers, raw_body)
     events = parse_events(payload, now)
     create_only = _create_only(headers)
     require_active(ctx.role())
@@ -51,11 +41,3 @@ def count_ingested(ctx: Context, events: list[AnyEvent]) -> None:
     kinds = [event.kind for event in events]
     for kind in sorted(set(kinds)):
         emit({"EventsIngested": (kinds.count(kind), "Count")}, {"Stage": ctx.settings.stage, "Kind": kind})
-
-
-def _require_json(headers: Mapping[str, str]) -> None:
-    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type {content_type or '(none)'!r} is not JSON; send 'Content-Type: application/json'."
-        )

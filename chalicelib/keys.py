@@ -4,6 +4,7 @@
                gsi1pk=<kind>#<environment>    gsi1sk=<timestamp>#<service>#<id>
   identity     pk=M#<environment>#<service>  sk=ID#<kind>#<id>   (the current revision: its event's
                                                                    key, content hash, revision count)
+  team         pk=TEAMS                       sk=<team>   (its services; replicated)
   heartbeat    pk=_heartbeat                  sk=<source region>   (replicated)
   control      pk=_control                    sk=failover | replication-heartbeat | sweep-checkpoint |
                                                  health-state#<region> | health-sample#<region>#<time>
@@ -85,6 +86,10 @@ def is_legacy_record(item: Item) -> bool:
     """An idempotency record of release 0.1.0 (pk=ID#<client id>, sk=ID)."""
     return bool(item["pk"]["S"].startswith(C.LEGACY_IDEMPOTENCY_PK_PREFIX)
                 and item["sk"]["S"] == C.LEGACY_IDEMPOTENCY_SK)
+
+
+def team_key(team: str) -> Item:
+    return key(C.TEAMS_PK, team)
 
 
 def heartbeat_key(source_region: str) -> Item:

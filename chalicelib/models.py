@@ -186,7 +186,7 @@ def content_hash(event: AnyEvent) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _error_details(error: ValidationError, prefix: str) -> list[dict[str, Any]]:
+def error_details(error: ValidationError, prefix: str) -> list[dict[str, Any]]:
     details = []
     for err in error.errors(include_input=False, include_url=False):
         loc = prefix
@@ -235,7 +235,7 @@ def parse_events(payload: Any, now: datetime) -> list[AnyEvent]:
         try:
             events.append(_EVENT_ADAPTER.validate_python(raw, context={"now": now}))
         except ValidationError as error:
-            details.extend(_error_details(error, where))
+            details.extend(error_details(error, where))
     if details:
         raise ValidationFailed("The request body is not a valid event.", details)
     return events

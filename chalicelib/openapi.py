@@ -19,6 +19,7 @@ from chalicelib import responses as R
 from chalicelib.event_by_id import IdentityParams
 from chalicelib.models import Event
 from chalicelib.reads import HealthParams, ListParams, SummaryParams
+from chalicelib.teams import TeamBody
 
 
 class Batch(BaseModel):
@@ -37,6 +38,7 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (PostBody, "validation"),
     (R.PostResult, "serialization"), (R.ErrorBody, "serialization"), (R.EventPage, "serialization"),
     (R.StoredEvent, "serialization"), (R.Summary, "serialization"), (R.Health, "serialization"),
+    (TeamBody, "validation"), (R.Team, "serialization"), (R.TeamList, "serialization"),
 ]
 _REF = "#/components/schemas/{model}"
 _SIGV4: list[dict[str, list[str]]] = [{"sigv4": []}]
@@ -54,7 +56,7 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    meaning = {400: "invalid input (the details name each field)", 404: "no such event",
+    meaning = {400: "invalid input (the details name each field)", 404: "no such event or team",
                412: "If-None-Match: * and an event in the request exists", 413: "body over 256 KiB",
                415: "not application/json", 503: "the standby region, or DynamoDB unavailable: retry"}
     return {str(status): _json(R.ErrorBody, meaning[status]) for status in statuses}
@@ -88,6 +90,8 @@ def document() -> dict[str, Any]:
     event_id = {"type": "string", "minLength": 1, "maxLength": C.MAX_ID_LENGTH, "pattern": C.ID_PATTERN}
     identity = [_path("kind", kind, "the event's kind"), _path("event_id", event_id, "the event's id"),
                 *_query(IdentityParams)]
+    team = _path("team", {"type": "string", "minLength": 1, "maxLength": C.MAX_SERVICE_LENGTH,
+                          "pattern": C.NAME_PATTERN}, "the team's name")
     return {
         "openapi": "3.1.0",
         "info": {"title": "DevOps Metrics", "version": __version__,
@@ -115,7 +119,7 @@ def document() -> dict[str, Any]:
                     "operationId": "metricsSummary",
                     "summary": "DORA's five metrics and time to restore, of one service",
                     "security": _SIGV4, "parameters": _query(SummaryParams),
-                    "responses": {"200": _json(R.Summary, "the summary"), **_errors(400, 503)},
+                    "responses": {"200": _json(R.Summary, "the summary"), **_errors(400, 404, 503)},
                 },
             },
             "/metrics/{kind}/{event_id}": {
@@ -127,6 +131,31 @@ def document() -> dict[str, Any]:
                 "delete": {
                     "operationId": "deleteEvent", "summary": "Delete one event (in both regions)",
                     "security": _SIGV4, "parameters": identity,
+                    "responses": {"204": {"description": "deleted", "headers": _CORRELATION},
+                                  **_errors(400, 404, 503)},
+                },
+            },
+            "/teams": {
+                "get": {
+                    "operationId": "listTeams", "summary": "Every team", "security": _SIGV4,
+                    "responses": {"200": _json(R.TeamList, "the teams"), **_errors(503)},
+                },
+            },
+            "/teams/{team}": {
+                "put": {
+                    "operationId": "putTeam", "summary": "Create or replace a team", "security": _SIGV4,
+                    "parameters": [team],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(TeamBody)}}},
+                    "responses": {"201": _json(R.Team, "created"), "200": _json(R.Team, "replaced"),
+                                  **_errors(400, 413, 415, 503)},
+                },
+                "get": {
+                    "operationId": "getTeam", "summary": "One team", "security": _SIGV4, "parameters": [team],
+                    "responses": {"200": _json(R.Team, "the team"), **_errors(400, 404, 503)},
+                },
+                "delete": {
+                    "operationId": "deleteTeam", "summary": "Delete a team (its services' events stay)",
+                    "security": _SIGV4, "parameters": [team],
                     "responses": {"204": {"description": "deleted", "headers": _CORRELATION},
                                   **_errors(400, 404, 503)},
                 },

@@ -10,14 +10,14 @@ from pydantic import Field
 
 from chalicelib import constants as C
 from chalicelib.context import Context
-from chalicelib.errors import ValidationFailed
+from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.events import EventQuery
 from chalicelib.health import check_health
 from chalicelib.http import Reply
 from chalicelib.models import Environment, Name, Timestamp
 from chalicelib.pagination import decode_token, encode_token
 from chalicelib.params import QueryParams, parse_query
-from chalicelib.summary import service_summary
+from chalicelib.summary import service_summary, team_summary
 
 
 class ListParams(QueryParams):
@@ -31,7 +31,8 @@ class ListParams(QueryParams):
 
 
 class SummaryParams(QueryParams):
-    service: Name
+    service: Name | None = None
+    team: Name | None = None
     environment: Environment = C.DEFAULT_ENVIRONMENT
     days: int = Field(default=C.DEFAULT_SUMMARY_DAYS, ge=1, le=C.MAX_SUMMARY_DAYS)
     benchmark: Literal["2021", "2023", "2024"] = C.DEFAULT_BENCHMARK
@@ -62,8 +63,18 @@ def list_metrics(ctx: Context, query: Mapping[str, str] | None) -> Reply:
 
 def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
     params = parse_query(SummaryParams, query)
+    explain = params.explain == "true"
+    if params.team is not None and params.service is None:
+        team = ctx.teams.get(params.team)
+        if team is None:
+            raise NotFound(f"No team {params.team!r}.")
+        return 200, team_summary(ctx.events, team, params.environment, params.days, now, params.benchmark, explain)
+    if params.service is None or params.team is not None:
+        raise ValidationFailed("Name either a service or a team.",
+                               [{"field": "service", "message": "give service or team, one of them",
+                                 "type": "service_or_team"}])
     return 200, service_summary(ctx.events, params.service, params.environment, params.days, now,
-                                params.benchmark, params.explain == "true")
+                                params.benchmark, explain)
 
 
 def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:

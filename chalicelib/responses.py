@@ -113,9 +113,11 @@ class Window(_Body):
 
 
 class Summary(_Body):
-    """GET /metrics/summary: DORA's five metrics and time to restore, of one service and environment."""
+    """GET /metrics/summary: DORA's five metrics and time to restore, of one service or team."""
 
-    service: str
+    service: str | None = Field(default=None, description="with service=")
+    team: str | None = Field(default=None, description="with team=")
+    services: list[str] | None = Field(default=None, description="with team=: the team's services")
     environment: str
     days: int
     window: Window
@@ -128,6 +130,21 @@ class Summary(_Body):
     lead_time_for_changes: KeyMetric = Field(description="deprecated: change_lead_time, under its 2021 name")
     change_failure_rate: KeyMetric = Field(description="deprecated: change_fail_rate, under its 2021 name")
     benchmark: BenchmarkSource
+
+
+class Team(_Body):
+    """PUT, GET /teams/{team}: a team and its services."""
+
+    team: str
+    services: list[str]
+    description: str | None = None
+    updated_at: StoredTime
+
+
+class TeamList(_Body):
+    """GET /teams."""
+
+    teams: list[Team]
 
 
 class Check(BaseModel):

@@ -9,18 +9,40 @@ from typing import Any
 from chalicelib import constants as C
 from chalicelib import dora
 from chalicelib.benchmarks import BENCHMARKS
+from chalicelib.dynamodb import parallel
 from chalicelib.events import EventStore
+from chalicelib.teams import Team
 from chalicelib.times import format_time
 
 
 def service_summary(store: EventStore, service: str, environment: str, days: int, now: datetime,
                     benchmark: str = C.DEFAULT_BENCHMARK, explain: bool = False) -> dict[str, Any]:
+    return {"service": service} | summary_of(store, [service], environment, days, now, benchmark, explain)
+
+
+def team_summary(store: EventStore, team: Team, environment: str, days: int, now: datetime,
+                 benchmark: str = C.DEFAULT_BENCHMARK, explain: bool = False) -> dict[str, Any]:
+    """A team's metrics: counts add up across its services, and medians are taken over the union of
+    their values (not as a median of medians)."""
+    return {"team": team.name, "services": list(team.services)} | summary_of(
+        store, list(team.services), environment, days, now, benchmark, explain)
+
+
+def summary_of(store: EventStore, services: list[str], environment: str, days: int, now: datetime,
+               benchmark: str, explain: bool) -> dict[str, Any]:
     start = now - timedelta(days=days)
-    deployments = list(store.events_between(environment, service, "deployment", start, now))
     incident_start = start - timedelta(days=C.INCIDENT_LOOKBACK_DAYS)
-    incidents = list(store.events_between(environment, service, "incident", incident_start, now))
+
+    def read(service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return (list(store.events_between(environment, service, "deployment", start, now)),
+                list(store.events_between(environment, service, "incident", incident_start, now)))
+
+    deployments: list[dict[str, Any]] = []
+    incidents: list[dict[str, Any]] = []
+    for service_deployments, service_incidents in parallel(read, services):
+        deployments += service_deployments
+        incidents += service_incidents
     body: dict[str, Any] = {
-        "service": service,
         "environment": environment,
         "days": days,
         "window": {"start": format_time(start), "end": format_time(now)},

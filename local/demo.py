@@ -34,6 +34,13 @@ PROFILES = (
 )
 
 
+# Two teams over the five services (GET /metrics/summary?team=...).
+DEMO_TEAMS = {
+    "storefront": {"services": ["checkout", "inventory"], "description": "What shoppers see"},
+    "back-office": {"services": ["payments", "legacy-billing", "data-pipeline"], "description": "Money and data"},
+}
+
+
 def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -81,10 +88,15 @@ def demo_events(now: datetime) -> Iterator[dict[str, Any]]:
 
 
 def load_demo_data(api_url: str, now: datetime) -> int:
-    """POST the demo events through the API, 100 per request; returns how many were sent."""
+    """POST the demo events through the API, 100 per request, and PUT the demo teams; returns how
+    many events were sent."""
     events = list(demo_events(now))
     for start in range(0, len(events), BATCH):
         response = requests.post(f"{api_url}/metrics", json={"events": events[start:start + BATCH]}, timeout=30)
         if response.status_code != 201:
             raise RuntimeError(f"loading demo data failed: {response.status_code} {response.text}")
+    for team, body in DEMO_TEAMS.items():
+        response = requests.put(f"{api_url}/teams/{team}", json=body, timeout=30)
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"loading demo team {team} failed: {response.status_code} {response.text}")
     return len(events)

@@ -84,7 +84,7 @@ class LocalStack:
                                           for region in (PRIMARY_REGION, DR_REGION)}, indent=2))
         if self.demo_data:
             count = load_demo_data(self.primary_url, datetime.now(timezone.utc))
-            _step(f"loaded {count} demo events through POST /metrics")
+            _step(f"loaded {count} demo events through POST /metrics, and two teams (GET /teams)")
 
     def _start_app(self, region: str, stage: str, port: int) -> subprocess.Popen[bytes]:
         assert self.emulator is not None

@@ -55,6 +55,13 @@ def test_a_new_user_session(stack: StackProcess) -> None:
 def test_the_demo_data_is_loaded(stack: StackProcess) -> None:
     summary = requests.get(f"{stack.url}/metrics/summary", params={"service": "checkout"}, timeout=10).json()
     assert summary["deployment_frequency"]["tier"] == "elite"
+    teams = requests.get(f"{stack.url}/teams", timeout=10).json()["teams"]
+    assert sorted(t["team"] for t in teams) == ["back-office", "storefront"]
+    team = requests.get(f"{stack.url}/metrics/summary", params={"team": "storefront"}, timeout=10).json()
+    assert team["deployment_frequency"]["count"] == summary["deployment_frequency"]["count"] + requests.get(
+        f"{stack.url}/metrics/summary", params={"service": "inventory"}, timeout=10).json()[
+        "deployment_frequency"]["count"]
+    assert team["deployment_rework_rate"]["value"] > 0 and team["failed_deployment_recovery_time"]["count"] > 0
 
 
 def test_ctrl_c_stops_everything(stack: StackProcess) -> None:
