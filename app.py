@@ -137,6 +137,13 @@ def delete_event(kind: str, event_id: str) -> Response:
     return _reply(event_by_id.delete_event(context(), kind, event_id, _request().query_params, utc_now()))
 
 
+@app.route("/metrics/trends", methods=["GET"], authorizer=iam)
+def metrics_trends() -> Response:
+    from chalicelib import reads
+
+    return _reply(reads.metrics_trends(context(), _request().query_params, utc_now()))
+
+
 @app.route("/teams", methods=["GET"], authorizer=iam)
 def list_teams() -> Response:
     from chalicelib import team_routes

@@ -52,6 +52,9 @@ DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 500
 DEFAULT_SUMMARY_DAYS: Final = 30
 MAX_SUMMARY_DAYS: Final = 365
+DEFAULT_TREND_WEEKS: Final = 12  # GET /metrics/trends: buckets when count is not given
+MAX_TREND_WEEKS: Final = 52
+MAX_TREND_MONTHS: Final = 24
 # Incidents opened up to this long before a summary window still count when resolved inside it.
 INCIDENT_LOOKBACK_DAYS: Final = 90
 

@@ -67,7 +67,7 @@ def _oldest_first(deployments: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
     return sorted(deployments, key=lambda d: (_at(d["timestamp"]), d["id"]))
 
 
-def deployment_frequency(deployments: Sequence[dict[str, Any]], days: int) -> KeyMetric:
+def deployment_frequency(deployments: Sequence[dict[str, Any]], days: float) -> KeyMetric:
     successes = [d["id"] for d in deployments if d["status"] == "success"]
     return KeyMetric(len(successes) / days, "per_day", len(successes), tuple(successes))
 
@@ -116,8 +116,9 @@ def change_fail_rate(deployments: Sequence[dict[str, Any]], failed: set[str]) ->
 
 
 def failed_deployment_recovery_time(deployments: Sequence[dict[str, Any]], failed: set[str]) -> KeyMetric:
-    """For each failed deployment, the time until the next successful deployment of the same service
-    and environment; the median, in hours. A failure not yet followed by a success is not counted."""
+    """For each failed deployment (of `failed`), the time until the next successful deployment of the
+    same service and environment among `deployments` (which may run past the window); the median, in
+    hours. A failure not yet followed by a success is not counted."""
     hours: list[float] = []
     recovered: list[str] = []
     by_target: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -152,20 +153,21 @@ def time_to_restore(incidents: Iterable[dict[str, Any]], start: datetime, end: d
 
 
 def summarize(deployments: Iterable[dict[str, Any]], incidents: Iterable[dict[str, Any]],
-              start: datetime, end: datetime, days: int, benchmark: Benchmark,
+              start: datetime, end: datetime, days: float, benchmark: Benchmark,
               explain: bool = False) -> dict[str, Any]:
     """The five metrics and time to restore over [start, end], rated by `benchmark`. Only finished
     deployments count (not those in progress), and those outside the window are ignored; incidents
     count for change fail rate when they name a deployment in the window, and for time to restore
     when they were resolved in it. With `explain`, each metric lists the events behind it."""
-    in_window = [d for d in deployments if is_finished(d) and start <= _at(d["timestamp"]) <= end]
+    finished = [d for d in deployments if is_finished(d)]
+    in_window = [d for d in finished if start <= _at(d["timestamp"]) <= end]
     incident_list = list(incidents)
     failed = failed_ids(in_window, incident_list)
     metrics = {
         "deployment_frequency": deployment_frequency(in_window, days),
         "change_lead_time": change_lead_time(in_window),
         "change_fail_rate": change_fail_rate(in_window, failed),
-        "failed_deployment_recovery_time": failed_deployment_recovery_time(in_window, failed),
+        "failed_deployment_recovery_time": failed_deployment_recovery_time(finished, failed),
         "deployment_rework_rate": deployment_rework_rate(in_window),
         "time_to_restore": time_to_restore(incident_list, start, end),
     }

@@ -18,7 +18,7 @@ from chalicelib import constants as C
 from chalicelib import responses as R
 from chalicelib.event_by_id import IdentityParams
 from chalicelib.models import Event
-from chalicelib.reads import HealthParams, ListParams, SummaryParams
+from chalicelib.reads import HealthParams, ListParams, SummaryParams, TrendParams
 from chalicelib.teams import TeamBody
 
 
@@ -38,7 +38,7 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (PostBody, "validation"),
     (R.PostResult, "serialization"), (R.ErrorBody, "serialization"), (R.EventPage, "serialization"),
     (R.StoredEvent, "serialization"), (R.Summary, "serialization"), (R.Health, "serialization"),
-    (TeamBody, "validation"), (R.Team, "serialization"), (R.TeamList, "serialization"),
+    (TeamBody, "validation"), (R.Team, "serialization"), (R.TeamList, "serialization"), (R.Trends, "serialization"),
 ]
 _REF = "#/components/schemas/{model}"
 _SIGV4: list[dict[str, list[str]]] = [{"sigv4": []}]
@@ -120,6 +120,13 @@ def document() -> dict[str, Any]:
                     "summary": "DORA's five metrics and time to restore, of one service",
                     "security": _SIGV4, "parameters": _query(SummaryParams),
                     "responses": {"200": _json(R.Summary, "the summary"), **_errors(400, 404, 503)},
+                },
+            },
+            "/metrics/trends": {
+                "get": {
+                    "operationId": "metricsTrends", "summary": "The metrics per week or month, oldest first",
+                    "security": _SIGV4, "parameters": _query(TrendParams),
+                    "responses": {"200": _json(R.Trends, "the trends"), **_errors(400, 404, 503)},
                 },
             },
             "/metrics/{kind}/{event_id}": {

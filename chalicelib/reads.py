@@ -1,4 +1,5 @@
-"""The read routes, apart from Chalice: GET /metrics, GET /metrics/summary and GET /health.
+"""The read routes, apart from Chalice: GET /metrics, GET /metrics/summary, GET /metrics/trends and
+GET /health.
 Plain inputs in, (status, body) out, ApiError on a 4xx."""
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from chalicelib.models import Environment, Name, Timestamp
 from chalicelib.pagination import decode_token, encode_token
 from chalicelib.params import QueryParams, parse_query
 from chalicelib.summary import service_summary, team_summary
+from chalicelib.teams import Team
+from chalicelib.trends import trends
 
 
 class ListParams(QueryParams):
@@ -37,6 +40,15 @@ class SummaryParams(QueryParams):
     days: int = Field(default=C.DEFAULT_SUMMARY_DAYS, ge=1, le=C.MAX_SUMMARY_DAYS)
     benchmark: Literal["2021", "2023", "2024"] = C.DEFAULT_BENCHMARK
     explain: Literal["true", "false"] = "false"
+
+
+class TrendParams(QueryParams):
+    service: Name | None = None
+    team: Name | None = None
+    environment: Environment = C.DEFAULT_ENVIRONMENT
+    bucket: Literal["week", "month"] = "week"
+    count: int = Field(default=C.DEFAULT_TREND_WEEKS, ge=1, le=C.MAX_TREND_WEEKS)
+    benchmark: Literal["2021", "2023", "2024"] = C.DEFAULT_BENCHMARK
 
 
 class HealthParams(QueryParams):
@@ -64,17 +76,39 @@ def list_metrics(ctx: Context, query: Mapping[str, str] | None) -> Reply:
 def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
     params = parse_query(SummaryParams, query)
     explain = params.explain == "true"
-    if params.team is not None and params.service is None:
-        team = ctx.teams.get(params.team)
-        if team is None:
-            raise NotFound(f"No team {params.team!r}.")
+    team = _team(ctx, params.service, params.team)
+    if team is not None:
         return 200, team_summary(ctx.events, team, params.environment, params.days, now, params.benchmark, explain)
-    if params.service is None or params.team is not None:
+    assert params.service is not None
+    return 200, service_summary(ctx.events, params.service, params.environment, params.days, now,
+                                params.benchmark, explain)
+
+
+def metrics_trends(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:
+    params = parse_query(TrendParams, query)
+    if params.bucket == "month" and params.count > C.MAX_TREND_MONTHS:
+        raise ValidationFailed(f"count is at most {C.MAX_TREND_MONTHS} months.",
+                               [{"field": "count", "message": f"at most {C.MAX_TREND_MONTHS} with bucket=month",
+                                 "type": "less_than_equal"}])
+    team = _team(ctx, params.service, params.team)
+    services = list(team.services) if team is not None else [str(params.service)]
+    named = {"team": team.name, "services": services} if team is not None else {"service": params.service}
+    return 200, named | trends(ctx.events, services, params.environment, params.bucket, params.count, now,
+                               params.benchmark)
+
+
+def _team(ctx: Context, service: str | None, team: str | None) -> Team | None:
+    """The team a query names, None when it names a service; a 4xx when it names both or neither."""
+    if (service is None) == (team is None):
         raise ValidationFailed("Name either a service or a team.",
                                [{"field": "service", "message": "give service or team, one of them",
                                  "type": "service_or_team"}])
-    return 200, service_summary(ctx.events, params.service, params.environment, params.days, now,
-                                params.benchmark, explain)
+    if team is None:
+        return None
+    found = ctx.teams.get(team)
+    if found is None:
+        raise NotFound(f"No team {team!r}.")
+    return found
 
 
 def health(ctx: Context, query: Mapping[str, str] | None, now: datetime) -> Reply:

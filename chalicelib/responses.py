@@ -132,6 +132,31 @@ class Summary(_Body):
     benchmark: BenchmarkSource
 
 
+class TrendBucket(_Body):
+    start: StoredTime
+    end: StoredTime = Field(description="the next bucket's start; for the current bucket, now")
+    partial: bool = Field(description="the current week or month, still running")
+    deployment_frequency: KeyMetric
+    change_lead_time: KeyMetric
+    change_fail_rate: KeyMetric
+    failed_deployment_recovery_time: KeyMetric
+    deployment_rework_rate: KeyMetric
+    time_to_restore: KeyMetric
+
+
+class Trends(_Body):
+    """GET /metrics/trends: the metrics per ISO week or calendar month (UTC), oldest first."""
+
+    service: str | None = None
+    team: str | None = None
+    services: list[str] | None = None
+    environment: str
+    bucket: Literal["week", "month"]
+    count: int
+    benchmark: BenchmarkSource
+    buckets: list[TrendBucket]
+
+
 class Team(_Body):
     """PUT, GET /teams/{team}: a team and its services."""
 

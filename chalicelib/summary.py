@@ -28,20 +28,28 @@ def team_summary(store: EventStore, team: Team, environment: str, days: int, now
         store, list(team.services), environment, days, now, benchmark, explain)
 
 
-def summary_of(store: EventStore, services: list[str], environment: str, days: int, now: datetime,
-               benchmark: str, explain: bool) -> dict[str, Any]:
-    start = now - timedelta(days=days)
+def read_events(store: EventStore, services: list[str], environment: str, start: datetime,
+                end: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The deployments of [start, end] and the incidents that may count in it (opened up to
+    INCIDENT_LOOKBACK_DAYS before it), of every service named, read in parallel."""
     incident_start = start - timedelta(days=C.INCIDENT_LOOKBACK_DAYS)
 
     def read(service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        return (list(store.events_between(environment, service, "deployment", start, now)),
-                list(store.events_between(environment, service, "incident", incident_start, now)))
+        return (list(store.events_between(environment, service, "deployment", start, end)),
+                list(store.events_between(environment, service, "incident", incident_start, end)))
 
     deployments: list[dict[str, Any]] = []
     incidents: list[dict[str, Any]] = []
     for service_deployments, service_incidents in parallel(read, services):
         deployments += service_deployments
         incidents += service_incidents
+    return deployments, incidents
+
+
+def summary_of(store: EventStore, services: list[str], environment: str, days: int, now: datetime,
+               benchmark: str, explain: bool) -> dict[str, Any]:
+    start = now - timedelta(days=days)
+    deployments, incidents = read_events(store, services, environment, start, now)
     body: dict[str, Any] = {
         "environment": environment,
         "days": days,

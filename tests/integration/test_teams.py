@@ -114,3 +114,44 @@ def test_teams_replicate_and_their_deletes_too(client, aws) -> None:
     standby = TeamStore(regions.table(DR))
     assert [t.name for t in standby.all()] == ["ops"]
     assert vf.compare(regions.table(PRIMARY), regions.table(DR)) == []
+
+
+def test_trends_of_a_team_across_a_month_boundary(client, aws) -> None:
+    now = datetime.now(timezone.utc)
+    this_month = datetime(now.year, now.month, 1, tzinfo=timezone.utc)
+    last_month, here = this_month - timedelta(days=2), this_month + (now - this_month) / 2
+
+    def deployment(service: str, when: datetime, status: str = "success", lead: float | None = None) -> dict:
+        event = {"kind": "deployment", "service": service, "status": status, "id": f"{service}-{when:%Y%m%d%H%M%S}",
+                 "timestamp": iso(when)}
+        if lead is not None:
+            event["commit_timestamp"] = iso(when - timedelta(hours=lead))
+        return event
+
+    # last month: a (lead 2 h) and c (lead 4 h) succeed, b fails; this month b succeeds (lead 10 h)
+    assert post(client, {"events": [deployment("a", last_month, lead=2), deployment("b", last_month, "failure"),
+                                    deployment("c", last_month, lead=4), deployment("b", here, lead=10)]}
+                ).status_code == 201
+    put(client, "trio", {"services": ["a", "b", "c"]})
+    body = client.http.get("/metrics/trends?team=trio&bucket=month&count=2").json_body
+    assert (body["team"], body["bucket"], body["benchmark"]["name"]) == ("trio", "month", "2024")
+    before, current = body["buckets"]
+    assert before["start"].startswith(last_month.strftime("%Y-%m-01")) and before["partial"] is False
+    assert current["start"].startswith(this_month.strftime("%Y-%m-01")) and current["partial"] is True
+    assert before["end"] == current["start"]
+    assert (before["deployment_frequency"]["count"], current["deployment_frequency"]["count"]) == (2, 1)
+    assert before["change_lead_time"]["value"] == 3.0 and current["change_lead_time"]["value"] == 10.0
+    assert before["change_fail_rate"]["value"] == 1 / 3 and current["change_fail_rate"]["value"] == 0.0
+    # b's failure last month is recovered by its success this month: counted in the month it failed
+    recovery = before["failed_deployment_recovery_time"]
+    assert recovery["count"] == 1 and recovery["value"] == (here - last_month).total_seconds() / 3600
+    weekly = client.http.get("/metrics/trends?service=a&count=3").json_body
+    assert weekly["service"] == "a" and len(weekly["buckets"]) == 3 and weekly["bucket"] == "week"
+
+
+@pytest.mark.parametrize("query", ["service=a&bucket=month&count=25", "service=a&count=53", "service=a&count=0",
+                                   "service=a&bucket=day", "service=a&team=trio", "", "team=nobody"])
+def test_bad_trend_queries_get_a_4xx(client, aws, query) -> None:
+    response = client.http.get(f"/metrics/trends?{query}")
+    assert response.status_code in (400, 404), response.body
+    assert set(response.json_body["error"]) == {"code", "message", "details"}

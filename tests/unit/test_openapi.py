@@ -24,9 +24,10 @@ def test_it_is_a_valid_openapi_3_1_document() -> None:
     schema = schemathesis.openapi.from_dict(openapi.document())
     assert openapi.document()["openapi"] == "3.1.0"
     operations = {f"{op.method.upper()} {op.path}" for op in (r.ok() for r in schema.get_all_operations())}
-    assert operations == {"POST /metrics", "GET /metrics", "GET /metrics/summary", "GET /metrics/{kind}/{event_id}",
-                          "DELETE /metrics/{kind}/{event_id}", "GET /teams", "PUT /teams/{team}", "GET /teams/{team}",
-                          "DELETE /teams/{team}", "GET /health", "GET /openapi.json"}
+    assert operations == {
+        "POST /metrics", "GET /metrics", "GET /metrics/summary", "GET /metrics/trends",
+        "GET /metrics/{kind}/{event_id}", "DELETE /metrics/{kind}/{event_id}", "GET /teams", "PUT /teams/{team}",
+        "GET /teams/{team}", "DELETE /teams/{team}", "GET /health", "GET /openapi.json"}
 
 
 def test_it_names_every_route_the_app_serves() -> None:
