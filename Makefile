@@ -26,8 +26,16 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 up: $(STAMP)
 	$(PY) -m local up $(ARGS)
 
+# Headless Chromium screenshots the HTML report in the end-to-end tests: Debian's chromium package.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+CHROMIUM_STAMP := $(VENV)/.chromium
+$(CHROMIUM_STAMP): $(STAMP)
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	touch $(CHROMIUM_STAMP)
+
 ## test: the whole suite: unit, integration (moto server), end-to-end (local stack), templates (cfn-lint, checkov)
-test: $(STAMP) $(CHECKOV_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(CHROMIUM_STAMP)
 	$(PY) -m pytest $(ARGS)
 
 # aws-xray-sdk goes into the Lambda package through vendor/, without its botocore dependency.

@@ -49,6 +49,7 @@ class TrendParams(QueryParams):
     bucket: Literal["week", "month"] = "week"
     count: int = Field(default=C.DEFAULT_TREND_WEEKS, ge=1, le=C.MAX_TREND_WEEKS)
     benchmark: Literal["2021", "2023", "2024"] = C.DEFAULT_BENCHMARK
+    explain: Literal["true", "false"] = "false"
 
 
 class HealthParams(QueryParams):
@@ -94,7 +95,7 @@ def metrics_trends(ctx: Context, query: Mapping[str, str] | None, now: datetime)
     services = list(team.services) if team is not None else [str(params.service)]
     named = {"team": team.name, "services": services} if team is not None else {"service": params.service}
     return 200, named | trends(ctx.events, services, params.environment, params.bucket, params.count, now,
-                               params.benchmark)
+                               params.benchmark, params.explain == "true")
 
 
 def _team(ctx: Context, service: str | None, team: str | None) -> Team | None:

@@ -46,14 +46,14 @@ def spans(bucket: Bucket, count: int, now: datetime) -> list[Span]:
 
 
 def trends(store: EventStore, services: list[str], environment: str, bucket: Bucket, count: int, now: datetime,
-           benchmark: str) -> dict[str, Any]:
+           benchmark: str, explain: bool = False) -> dict[str, Any]:
     periods = spans(bucket, count, now)
     deployments, incidents = read_events(store, services, environment, periods[0].start, now)
     rated = BENCHMARKS[benchmark]
     rows = []
     for period in periods:
         last = period.end if period.partial else period.end - _TICK
-        metrics = summarize(deployments, incidents, period.start, last, max(period.days, 1 / 86400), rated)
+        metrics = summarize(deployments, incidents, period.start, last, max(period.days, 1 / 86400), rated, explain)
         for old in (*DEPRECATED, "benchmark"):
             metrics.pop(old)
         rows.append({"start": format_time(period.start), "end": format_time(period.end), "partial": period.partial,

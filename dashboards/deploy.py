@@ -7,6 +7,9 @@
                            3. subscribe the stage's alert_emails to the topic (idempotent);
                            4. put the dashboards devops-metrics-<chalice stage>-<topic>.
   render --stage STAGE --region REGION   print that region's dashboard bodies as JSON
+  report (--service S | --team T) [--weeks 12] [--url URL] --out FILE.html
+                         a self-contained HTML report of DORA's metrics, read from the API
+                         (the local stack's by default; a deployed stage's URL is signed with SigV4)
 
 Thresholds and e-mail addresses are set in dashboards/stages.json, and only there. Each address
 must confirm the subscription e-mail AWS sends before alerts reach it. --endpoint-url (or
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from tabulate import tabulate
 
 from chalicelib import constants as C
@@ -31,6 +35,8 @@ from chalicelib.aws_errors import AWS_ERRORS, first_line, is_missing_stack
 from dashboards import bodies as B
 from dashboards import template as T
 from dashboards.references import STAGES_FILE, alarm_parameters, load_stages
+from dashboards.report import write_report
+from ops.api import Api, ApiError
 from ops.regions import Regions
 from ops.stacks import deploy_stack
 
@@ -175,6 +181,20 @@ def cmd_render(args: argparse.Namespace) -> int:
     return OK
 
 
+LOCAL_API = "http://127.0.0.1:8000"  # the local stack's primary (make up)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    who = {"team": args.team} if args.team else {"service": args.service}
+    try:
+        out = write_report(Api(args.url, region=args.region), who, args.out, args.weeks, args.environment)
+    except (ApiError, requests.RequestException) as error:
+        print(f"error: {first_line(error)}", file=sys.stderr)
+        return FAILED
+    print(out)
+    return OK
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -189,6 +209,17 @@ def parser() -> argparse.ArgumentParser:
     render.add_argument("--stage", required=True, help="table stage (dev, prod)")
     render.add_argument("--region", choices=C.REGIONS, default=C.PRIMARY_REGION)
     render.set_defaults(run=cmd_render)
+    report = commands.add_parser("report", help="a self-contained HTML report of DORA's metrics")
+    whose = report.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--service")
+    whose.add_argument("--team")
+    report.add_argument("--weeks", type=int, default=12, choices=range(1, 53), metavar="1-52",
+                        help="weeks of trend (default 12)")
+    report.add_argument("--environment", default="production")
+    report.add_argument("--url", default=LOCAL_API, help=f"the API (default {LOCAL_API}, the local stack)")
+    report.add_argument("--region", help="the deployed API's region, for SigV4 (default: from its URL)")
+    report.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    report.set_defaults(run=cmd_report)
     return root
 
 

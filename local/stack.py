@@ -17,6 +17,7 @@ import requests
 
 from chalicelib import names
 from chalicelib.constants import DR_REGION, PRIMARY_REGION
+from dashboards.report import write_report
 from local.alert_console import QUEUE_NAME, AlertConsole
 from local.cloudwatch import apply_monitoring_stack_alarms
 from local.demo import load_demo_data
@@ -24,10 +25,13 @@ from local.emf import EmfForwarder
 from local.emulator import Emulator, clean_env, deploy_all
 from local.harness import Inbox, free_port
 from local.outage import RegionSwitch
+from ops.api import Api
 from ops.templates import ROOT
 
 STAGE = "dev"  # the primary's stage; the standby runs its DR twin, dev-dr
 LOG_DIR = ROOT / ".local-stack"
+REPORT_FILE = LOG_DIR / "report.html"  # the demo team's DORA report (python -m dashboards report)
+DEMO_REPORT_TEAM = "storefront"
 STATE_FILE = LOG_DIR / "stack.json"  # how to reach the running stack: `python -m local run` reads it
 
 
@@ -85,6 +89,8 @@ class LocalStack:
         if self.demo_data:
             count = load_demo_data(self.primary_url, datetime.now(timezone.utc))
             _step(f"loaded {count} demo events through POST /metrics, and two teams (GET /teams)")
+            report = write_report(Api(self.primary_url), {"team": DEMO_REPORT_TEAM}, REPORT_FILE)
+            _step(f"wrote the DORA report of the team {DEMO_REPORT_TEAM}: {report} (open it in a browser)")
 
     def _start_app(self, region: str, stage: str, port: int) -> subprocess.Popen[bytes]:
         assert self.emulator is not None

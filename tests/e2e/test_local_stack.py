@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 
+from dashboards.report import METRICS
 from tests.e2e.stack import StackProcess, running
 
 pytestmark = pytest.mark.e2e
@@ -62,6 +67,31 @@ def test_the_demo_data_is_loaded(stack: StackProcess) -> None:
         f"{stack.url}/metrics/summary", params={"service": "inventory"}, timeout=10).json()[
         "deployment_frequency"]["count"]
     assert team["deployment_rework_rate"]["value"] > 0 and team["failed_deployment_recovery_time"]["count"] > 0
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def test_the_report_make_up_writes_shows_the_five_metrics_in_a_real_browser(stack: StackProcess,
+                                                                            tmp_path: Path) -> None:
+    (line,) = [line for line in stack.output if "wrote the DORA report" in line]
+    report = Path(line.split(": ", 1)[1].split(" (", 1)[0].strip())
+    page = report.read_text()
+    # self-contained: no script, and nothing fetched from the network
+    assert "<script" not in page and "src=" not in page and "@import" not in page and "<link" not in page
+    for _, title, _ in METRICS:
+        assert title in page
+    shot = tmp_path / "report.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1100,1400", f"--screenshot={shot}", report.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    image = Image.open(shot).convert("RGB")
+    counts = Counter(image.get_flattened_data())
+    # each metric's card is drawn in its own colour: its top border and its weekly bars
+    for key, title, colour in METRICS:
+        shown = counts[hex_rgb(colour)]
+        assert shown > 1500, f"{title} ({key}) is not on the screenshot: {shown} pixels of {colour}"
 
 
 def test_ctrl_c_stops_everything(stack: StackProcess) -> None:
