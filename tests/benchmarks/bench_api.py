@@ -221,6 +221,18 @@ def other_payloads(count: int, now: datetime, rng: random.Random) -> list[dict[s
     return payloads
 
 
+def team_payloads(services: int, per_service: int, now: datetime, rng: random.Random) -> list[dict[str, Any]]:
+    """Deployments of the team's other services (team-1 ...), over the last 12 weeks."""
+    payloads = []
+    for n in range(1, services):
+        for _ in range(per_service):
+            at = now - timedelta(minutes=1) - timedelta(weeks=12) * rng.random() * 0.99
+            payloads.append({"kind": "deployment", "service": f"team-{n}", "environment": ENVIRONMENT,
+                             "timestamp": format_time(at), "status": rng.choice(["success"] * 6 + ["failure"]),
+                             "commit_timestamp": format_time(at - timedelta(hours=rng.uniform(1, 48)))})
+    return payloads
+
+
 def load(store: EventStore, payloads: list[dict[str, Any]], now: datetime) -> list[str]:
     """Through the project's own write path: parse_events + EventStore.put_events, 100 per call."""
     from chalicelib.models import parse_events
@@ -270,6 +282,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--other-events", type=int, default=5_000,
                         help="events of 8 other services, all kinds, in the same table (default 5000)")
     parser.add_argument("--service", default="checkout", help="the measured service (default checkout)")
+    parser.add_argument("--team-services", type=int, default=20,
+                        help="services of the measured team: the service and team-1... (default 20)")
+    parser.add_argument("--team-deployments", type=int, default=150,
+                        help="deployments of each other team service over 12 weeks (default 150)")
     parser.add_argument("--runs", type=int, default=50, help="timed runs of each POST /metrics (default 50)")
     parser.add_argument("--get-runs", type=int, default=15,
                         help="timed runs of the GET /metrics page; each costs ~2 s of moto time with the "
@@ -308,6 +324,7 @@ def run(args: argparse.Namespace, started: float) -> int:
     import app as app_module
     from chalicelib import constants as C
     from chalicelib import dora
+    from chalicelib.benchmarks import BENCHMARKS
     from chalicelib.keys import event_pk
 
     app_module._CONTEXT = None
@@ -328,6 +345,7 @@ def run(args: argparse.Namespace, started: float) -> int:
         deployed = [(i, datetime.fromisoformat(p["timestamp"])) for i, p in zip(ids, payloads, strict=True)]
         load(ctx.events, incident_payloads(service, deployed, args.incidents, load_now, rng), load_now)
         load(ctx.events, other_payloads(args.other_events, load_now, rng), load_now)
+        load(ctx.events, team_payloads(args.team_services, args.team_deployments, load_now, rng), load_now)
     load_seconds = time.perf_counter() - t0
     load_calls = recorder.take()
     print(f"Loaded {args.deployments:,} deployments + {min(args.incidents, args.deployments):,} incidents of "
@@ -393,7 +411,8 @@ def run(args: argparse.Namespace, started: float) -> int:
     naive_incidents = [json.loads(i["body"]["S"]) for i in scanned_items
                        if i["pk"]["S"] == pk and i["kind"]["S"] == "incident"
                        and format_time(incident_start) <= i["timestamp"]["S"] <= hi]
-    naive_summary = dora.summarize(naive_deployments, naive_incidents, window_start, window_end, summary_body["days"])
+    naive_summary = dora.summarize(naive_deployments, naive_incidents, window_start, window_end, summary_body["days"],
+                                   BENCHMARKS[summary_body["benchmark"]["name"]])
     same_answer = all(summary_body[key] == value for key, value in naive_summary.items())
 
     sample = scan_client.query(TableName=TABLE, KeyConditionExpression="pk = :p",
@@ -436,6 +455,33 @@ def run(args: argparse.Namespace, started: float) -> int:
                    colalign=("left", "left", "right", "right", "right", "right")))
     print("(a duplicate writes nothing: its one store request is the read that finds it; an update moves the "
           "event item in the same transaction when its timestamp changes.)\n")
+
+    # -- summary, trends and a team of services, side by side ------------------------------------
+    team = [service] + [f"team-{n}" for n in range(1, args.team_services)]
+    with app_output():
+        expect(client.http.put("/teams/bench-team", headers=JSON_HEADERS, body=json.dumps({"services": team})), 201,
+               "PUT /teams/bench-team")
+    recorder.take()
+    reads = [("GET /metrics/summary?service=S&days=30 (today's)", f"/metrics/summary?service={service}&days=30"),
+             ("GET /metrics/trends?service=S (12 weeks)", f"/metrics/trends?service={service}&bucket=week&count=12"),
+             (f"GET /metrics/summary?team=T&days=30 ({len(team)} services)",
+              "/metrics/summary?team=bench-team&days=30"),
+             (f"GET /metrics/trends?team=T (12 weeks, {len(team)} services)",
+              "/metrics/trends?team=bench-team&bucket=week&count=12")]
+    side: list[tuple[str, list[Call]]] = []
+    for label, path in reads:
+        with app_output():
+            expect(request(client, "GET", path), 200, label)
+        side.append((label, recorder.take()))
+    base_calls, base_read = len(side[0][1]), sum(c.scanned or 0 for c in side[0][1] if c.scanned)
+    print("Summary, trends and a team: DynamoDB requests and items read, against today's summary")
+    print(tabulate([[label, by_operation(calls), len(calls), f"{len(calls) / base_calls:.1f}x",
+                     f"{sum(c.scanned or 0 for c in calls):,}",
+                     f"{sum(c.scanned or 0 for c in calls) / max(base_read, 1):.1f}x"] for label, calls in side],
+                   headers=["request", "calls by operation", "calls", "vs summary", "items read", "vs summary"],
+                   colalign=("left", "left", "right", "right", "right", "right")))
+    print(f"(the team: {service!r} and {len(team) - 1} services of {args.team_deployments} deployments each over "
+          "12 weeks; every read is Queries of the services' partitions, none scans.)\n")
 
     ours = [c for c in measured["GET /metrics/summary?service=S&days=30"]]
     ours_calls, naive_calls = len(ours), len(scan_calls)
