@@ -211,15 +211,17 @@ def test_deployed_function_names_follow_the_app_stage_naming_the_health_check_re
 
 
 @pytest.mark.infra
-def test_the_package_requires_iam_auth_on_metrics_and_none_on_health(packaged: dict[str, Path]) -> None:
+def test_the_package_requires_iam_auth_on_metrics_and_teams_and_none_on_health_and_the_document(
+        packaged: dict[str, Path]) -> None:
     template = json.loads((packaged["prod"] / "sam.json").read_text())
     paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert {"/teams/{team}", "/metrics/{kind}/{event_id}", "/health", "/openapi.json"} <= set(paths)
     for path, methods in paths.items():
         for method, operation in methods.items():
-            if path.startswith("/metrics"):
+            if path.startswith(("/metrics", "/teams")):
                 assert operation.get("security") == [{"sigv4": []}], (path, method)
             else:
-                assert "security" not in operation, (path, method)
+                assert path in ("/health", "/openapi.json") and "security" not in operation, (path, method)
 
 
 @pytest.mark.infra
