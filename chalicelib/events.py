@@ -41,10 +41,6 @@ class PutResult:
     def body(self) -> dict[str, Any]:
         return {"ids": self.ids, **{verdict.value: self.counts.get(verdict, 0) for verdict in Verdict}}
 
-    @property
-    def created(self) -> int:
-        return self.counts.get(Verdict.CREATED, 0)
-
 
 @dataclass(frozen=True)
 class Identity:

@@ -112,7 +112,18 @@ class Window(_Body):
     end: StoredTime
 
 
-class Summary(_Body):
+class Metrics(_Body):
+    """DORA's five metrics and time to restore, as a summary or a trend bucket gives them."""
+
+    deployment_frequency: KeyMetric
+    change_lead_time: KeyMetric
+    change_fail_rate: KeyMetric
+    failed_deployment_recovery_time: KeyMetric
+    deployment_rework_rate: KeyMetric
+    time_to_restore: KeyMetric
+
+
+class Summary(Metrics):
     """GET /metrics/summary: DORA's five metrics and time to restore, of one service or team."""
 
     service: str | None = Field(default=None, description="with service=")
@@ -121,27 +132,15 @@ class Summary(_Body):
     environment: str
     days: int
     window: Window
-    deployment_frequency: KeyMetric
-    change_lead_time: KeyMetric
-    change_fail_rate: KeyMetric
-    failed_deployment_recovery_time: KeyMetric
-    deployment_rework_rate: KeyMetric
-    time_to_restore: KeyMetric
     lead_time_for_changes: KeyMetric = Field(description="deprecated: change_lead_time, under its 2021 name")
     change_failure_rate: KeyMetric = Field(description="deprecated: change_fail_rate, under its 2021 name")
     benchmark: BenchmarkSource
 
 
-class TrendBucket(_Body):
+class TrendBucket(Metrics):
     start: StoredTime
     end: StoredTime = Field(description="the next bucket's start; for the current bucket, now")
     partial: bool = Field(description="the current week or month, still running")
-    deployment_frequency: KeyMetric
-    change_lead_time: KeyMetric
-    change_fail_rate: KeyMetric
-    failed_deployment_recovery_time: KeyMetric
-    deployment_rework_rate: KeyMetric
-    time_to_restore: KeyMetric
 
 
 class Trends(_Body):
