@@ -31,6 +31,7 @@ from chalicelib.tracing import enable_tracing
 if TYPE_CHECKING:
     from chalicelib.delivery import PipelineHistory
     from chalicelib.probes import LambdaContext, Probes
+    from chalicelib.secrets import SecretCache
 
 app = Chalice(app_name=names.APP_NAME)
 iam = IAMAuthorizer()
@@ -40,6 +41,7 @@ _CONTEXT: Context | None = None
 _HEALTH_CONTEXT: Context | None = None
 _HISTORY: PipelineHistory | None = None
 _PROBES: Probes | None = None
+_SECRETS: SecretCache | None = None
 
 
 def _context(local: Profile, peer: Profile) -> Context:
@@ -78,6 +80,18 @@ def pipeline_history() -> PipelineHistory:
 
             _HISTORY = PipelineHistory(clients.codepipeline(region, "api"), clients.codecommit(region, "api"))
     return _HISTORY
+
+
+def webhook_secrets() -> SecretCache:
+    """The webhook sources' secrets, each kept at most five minutes (chalicelib.secrets)."""
+    global _SECRETS
+    if _SECRETS is None:
+        region = context().settings.region
+        with coldstart.loading():
+            from chalicelib.secrets import SecretCache
+
+            _SECRETS = SecretCache(clients.secretsmanager(region, "api"))
+    return _SECRETS
 
 
 def health_probes(lambda_context: LambdaContext | None) -> Probes:
@@ -171,6 +185,17 @@ def delete_team(team: str) -> Response:
     from chalicelib import team_routes
 
     return _reply(team_routes.delete_team(context(), team, utc_now()))
+
+
+# Public at API Gateway: GitHub, GitLab, PagerDuty and CDEvents producers cannot sign SigV4, so each
+# delivery is authenticated by its source's own signature (chalicelib.webhook_auth).
+@app.route("/webhooks/{source}", methods=["POST"], content_types=["*/*"])
+def receive_webhook(source: str) -> Response:
+    from chalicelib import webhooks
+
+    request = _request()
+    return _reply(webhooks.receive(context(), webhook_secrets(), source, request.headers, request.raw_body,
+                                   request.query_params, utc_now()))
 
 
 @app.route("/openapi.json", methods=["GET"])

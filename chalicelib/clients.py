@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
@@ -97,3 +98,8 @@ def codepipeline(region: str, profile: Profile, endpoint_url: str | None = None,
 def codecommit(region: str, profile: Profile, endpoint_url: str | None = None,
                **credentials: str) -> CodeCommitClient:
     return cast("CodeCommitClient", client("codecommit", region, profile, endpoint_url, **credentials))
+
+
+def secretsmanager(region: str, profile: Profile, endpoint_url: str | None = None,
+                   **credentials: str) -> SecretsManagerClient:
+    return cast("SecretsManagerClient", client("secretsmanager", region, profile, endpoint_url, **credentials))

@@ -47,6 +47,24 @@ ID_PATTERN: Final = r"^[A-Za-z0-9._:-]+$"  # client ids; ':' allows ARN-like exe
 SHA_PATTERN: Final = r"^[0-9A-Fa-f]{7,64}$"  # a commit id: abbreviated (7) to SHA-256 (64) hex
 MAX_COMMITS: Final = 1000  # commits per deployment
 
+# --- Webhooks (POST /webhooks/<source>; chalicelib/webhooks.py) ----------------------------------
+WEBHOOK_SOURCES: Final = ("github", "gitlab", "pagerduty", "cdevents")
+MAX_WEBHOOK_BODY_BYTES: Final = 1024 * 1024  # GitHub caps its payloads at 25 MB; ours at 1 MiB
+SECRET_CACHE_SECONDS: Final = 300.0  # a function keeps a secret's versions at most this long
+# A signature that matches no cached version makes one fresh read of the secret (a rotation may
+# have happened since), at most this often, so that a flood of bad signatures cannot flood Secrets Manager.
+SECRET_REFRESH_MIN_SECONDS: Final = 10.0
+SECRET_STAGES: Final = ("AWSCURRENT", "AWSPREVIOUS")  # either version's signature is accepted
+CDEVENTS_SIGNATURE_HEADER: Final = "X-CDEvents-Signature-256"  # sha256=<hex HMAC-SHA256 of the body>
+INCIDENT_LABEL: Final = "incident"  # a GitHub issue with this label is an incident
+DELIVERY_PK_PREFIX: Final = "WH#"  # WH#<source>#<delivery id>: a delivery already processed
+DELIVERY_SK: Final = "delivery"
+DELIVERY_TTL_DAYS: Final = 30  # a delivery is known as seen for this long (sources redeliver for days)
+COMMIT_LOG_PK_PREFIX: Final = "R#"  # R#<source>#<repository>: the pushes and deployments of a repository
+PUSH_SK_PREFIX: Final = "P#"  # P#<received at>#<delivery id>: one push, its commits in order
+SHIPPED_SK_PREFIX: Final = "S#"  # S#<environment>#<deployed at>#<deployment id>: what it shipped up to
+COMMIT_LOOKBACK_DAYS: Final = 90  # pushes this old or newer are searched for a deployed commit
+
 # --- Reads (GET /metrics, GET /metrics/summary) -------------------------------------------------
 DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 500

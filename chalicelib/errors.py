@@ -45,6 +45,10 @@ class InvalidNextToken(ApiError, status=400, code="invalid_next_token"):
     """A page token this API did not issue for this query."""
 
 
+class Unauthorized(ApiError, status=401, code="unauthorized"):
+    """A webhook delivery without its source's valid signature or token."""
+
+
 class NotFound(ApiError, status=404, code="not_found"):
     """No event has this identity (or it was deleted)."""
 

@@ -45,6 +45,11 @@ def stack(stage: str, holds: Stack) -> str:
     return table(stage) if holds == "regional" else f"{APP_NAME}-{stage}-{holds}"
 
 
+def webhook_secret(stage: str, source: str) -> str:
+    """The Secrets Manager secret a webhook source signs with, the same name in both regions."""
+    return f"{APP_NAME}-{stage}-webhook-{source}"
+
+
 def alert_topic(stage: str) -> str:
     return f"{APP_NAME}-{stage}-alerts"
 

@@ -13,12 +13,13 @@ import requests
 
 from chalicelib import clients, names
 from ops.stacks import deploy_stack, stack_outputs
-from ops.templates import REGIONAL_TEMPLATE, ROOT, load_template
+from ops.templates import REGIONAL_TEMPLATE, ROOT, load_template, parameter_values, resolve
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
@@ -87,6 +88,9 @@ class Emulator:
     def sns(self, region: str) -> SNSClient:
         return clients.sns(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
 
+    def secretsmanager(self, region: str) -> SecretsManagerClient:
+        return clients.secretsmanager(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
+
     def sqs(self, region: str) -> SQSClient:
         return clients.sqs(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
 
@@ -103,6 +107,7 @@ def deploy_regional_stack(emulator: Emulator, region: str, stage: str) -> dict[s
     deploy_stack(cfn, region, name, REGIONAL_TEMPLATE, {"Stage": stage}, delay=1, max_attempts=60)
     outputs = stack_outputs(cfn, name)
     _apply_skipped_table_properties(emulator, region, outputs["TableName"])
+    _apply_skipped_secrets(emulator, region, stage)
     return outputs
 
 
@@ -117,6 +122,27 @@ def _apply_skipped_table_properties(emulator: Emulator, region: str, table_name:
     if props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]:
         ddb.update_continuous_backups(TableName=table_name, PointInTimeRecoverySpecification={
             "PointInTimeRecoveryEnabled": True})
+
+
+def _apply_skipped_secrets(emulator: Emulator, region: str, stage: str) -> None:
+    """moto's CloudFormation skips AWS::SecretsManager::Secret: create each secret of the template
+    here, with its name and a value generated as its GenerateSecretString asks. A secret that exists
+    keeps its value, as a stack update would."""
+    template = load_template(REGIONAL_TEMPLATE)
+    scope = parameter_values(template, {"Stage": stage}, region)
+    sm = emulator.secretsmanager(region)
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::SecretsManager::Secret":
+            continue
+        props = resolve(resource["Properties"], scope)
+        generate = props["GenerateSecretString"]
+        value = sm.get_random_password(PasswordLength=generate["PasswordLength"],
+                                       ExcludePunctuation=generate.get("ExcludePunctuation", False))["RandomPassword"]
+        try:
+            sm.create_secret(Name=props["Name"], Description=props.get("Description", ""), SecretString=value,
+                             Tags=props.get("Tags", []))
+        except sm.exceptions.ResourceExistsException:
+            pass
 
 
 def deploy_all(emulator: Emulator, stage: str, regions: tuple[str, ...]) -> dict[str, dict[str, str]]:

@@ -58,6 +58,7 @@ def aws(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulato
 def app_client(monkeypatch: pytest.MonkeyPatch, region: str, stage: str = STAGE) -> Client:
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
     monkeypatch.setattr(app_module, "_CONTEXT", None)
+    monkeypatch.setattr(app_module, "_SECRETS", None)
     return Client(app_module.app, stage_name=stage)
 
 
