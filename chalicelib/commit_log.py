@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from chalicelib import constants as C
 from chalicelib import keys as K
-from chalicelib.dynamodb import Item, Table
+from chalicelib.dynamodb import Table
 from chalicelib.sources import CommitRef, Push
 from chalicelib.times import format_time
 

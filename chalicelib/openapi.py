@@ -20,6 +20,7 @@ from chalicelib.event_by_id import IdentityParams
 from chalicelib.models import Event
 from chalicelib.reads import HealthParams, ListParams, SummaryParams, TrendParams
 from chalicelib.teams import TeamBody
+from chalicelib.webhooks import WebhookQuery
 
 
 class Batch(BaseModel):
@@ -39,6 +40,7 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (R.PostResult, "serialization"), (R.ErrorBody, "serialization"), (R.EventPage, "serialization"),
     (R.StoredEvent, "serialization"), (R.Summary, "serialization"), (R.Health, "serialization"),
     (TeamBody, "validation"), (R.Team, "serialization"), (R.TeamList, "serialization"), (R.Trends, "serialization"),
+    (R.WebhookResult, "serialization"), (R.WebhookIgnored, "serialization"),
 ]
 _REF = "#/components/schemas/{model}"
 _SIGV4: list[dict[str, list[str]]] = [{"sigv4": []}]
@@ -173,6 +175,27 @@ def document() -> dict[str, Any]:
                     "parameters": _query(HealthParams),
                     "responses": {"200": _json(R.Health, "healthy"), "503": _json(R.Health, "unhealthy"),
                                   **_errors(400)},
+                },
+            },
+            "/webhooks/{source}": {
+                "post": {
+                    "operationId": "receiveWebhook",
+                    "summary": "A delivery from GitHub, GitLab, PagerDuty or a CDEvents producer (public; "
+                               "signed with the source's secret, docs/webhooks.md)",
+                    "security": [],
+                    "parameters": [_path("source", {"type": "string", "enum": list(C.WEBHOOK_SOURCES)},
+                                         "who sends the delivery"), *_query(WebhookQuery)],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": {
+                        "200": _json(R.WebhookResult, "recorded, or a delivery seen before"),
+                        "202": _json(R.WebhookIgnored, "a type the service does not record"),
+                        "400": _json(R.ErrorBody, "not JSON, or a field the mapping reads is missing"),
+                        "401": _json(R.ErrorBody, "no signature, or one no live version of the secret makes"),
+                        "404": _json(R.ErrorBody, "no such source"),
+                        "413": _json(R.ErrorBody, "body over 1 MiB"),
+                        "415": _json(R.ErrorBody, "not application/json"),
+                        "503": _json(R.ErrorBody, "the standby region, or AWS unavailable: retry"),
+                    },
                 },
             },
             "/openapi.json": {

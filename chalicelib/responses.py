@@ -47,6 +47,22 @@ class PostResult(_Body):
     stale: int = Field(ge=0)
 
 
+class WebhookResult(PostResult):
+    """POST /webhooks/{source}: a delivery recorded (or recognised as one seen before)."""
+
+    delivery: str = Field(description="the source's id of the delivery")
+    event: str = Field(description="what the source calls it, e.g. deployment_status or incident.resolved")
+    replayed: bool = Field(description="true when this delivery was recorded before: nothing changed")
+    commits: int = Field(ge=0, description="commits of a push (or a build's head commit) kept for lead time")
+
+
+class WebhookIgnored(_Body):
+    """POST /webhooks/{source}: a delivery of a type the service does not record (202, so the source
+    neither retries it nor disables the hook)."""
+
+    ignored: str = Field(examples=["star", "deployment_status.inactive"])
+
+
 class _Stored(BaseModel):
     """What a stored event carries besides what was posted."""
 

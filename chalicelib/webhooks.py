@@ -101,7 +101,8 @@ def receive(ctx: Context, secrets: SecretCache, source: str, headers: Mapping[st
                      "ids": json.loads(seen["ids"]["S"]), "created": 0, "updated": 0, "duplicates": 0,
                      "stale": 0, "commits": 0}
     answer = _apply(ctx, source, delivery, mapped, overrides, now)
-    ctx.table.put({**_delivery_key(source, delivery), "event": {"S": event_type}, "ids": {"S": json.dumps(answer["ids"])},
+    ctx.table.put({**_delivery_key(source, delivery), "event": {"S": event_type},
+                   "ids": {"S": json.dumps(answer["ids"])},
                    C.TTL_ATTRIBUTE: {"N": str(int((now + timedelta(days=C.DELIVERY_TTL_DAYS)).timestamp()))}}
                   | K.change_stamp(*_delivery_pk_sk(source, delivery), now, ctx.table.region))
     return 200, {"delivery": delivery, "event": event_type, "replayed": False, **answer}
@@ -167,6 +168,8 @@ def _apply(ctx: Context, source: str, delivery: str, mapped: Mapped, overrides: 
             for name in draft.keep:  # what the stored revision knows wins
                 if stored and stored.get(name):
                     event[name] = stored[name]
+        if event["kind"] == "incident":
+            event.setdefault("timestamp", event["opened_at"])  # an incident is filed at its opening
         raw_events.append({name: value for name, value in event.items() if value is not None})
     if not raw_events:
         return {"ids": [], "created": 0, "updated": 0, "duplicates": 0, "stale": 0,

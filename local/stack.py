@@ -16,7 +16,7 @@ from types import FrameType
 import requests
 
 from chalicelib import names
-from chalicelib.constants import DR_REGION, PRIMARY_REGION
+from chalicelib.constants import DR_REGION, PRIMARY_REGION, WEBHOOK_SOURCES
 from dashboards.report import write_report
 from local.alert_console import QUEUE_NAME, AlertConsole
 from local.cloudwatch import apply_monitoring_stack_alarms
@@ -70,6 +70,7 @@ class LocalStack:
         self.emulator = Emulator(f"http://127.0.0.1:{self.moto_port}")
         _step(f"deploying dr/regional.yaml (stage {STAGE}) to {PRIMARY_REGION} and {DR_REGION}")
         self.outputs = deploy_all(self.emulator, STAGE, (PRIMARY_REGION, DR_REGION))
+        _step(f"created the webhook secrets ({names.webhook_secret(STAGE, '<source>')}) in both regions")
         self._deploy_monitoring()
         for region, port in ((PRIMARY_REGION, self.primary_port), (DR_REGION, self.standby_port)):
             stage = names.chalice_stage(STAGE, region)
@@ -187,6 +188,10 @@ class LocalStack:
         if self.backend is not None:
             self.backend.stop()
 
+    def _webhook_lines(self) -> str:
+        return "\n".join(f"  {source:<10} {self.primary_url}/webhooks/{source:<10}  secret "
+                         f"{names.webhook_secret(STAGE, source)}" for source in WEBHOOK_SOURCES)
+
     def banner(self) -> str:
         assert self.emulator is not None
         table = self.outputs[PRIMARY_REGION]["TableName"]
@@ -208,6 +213,15 @@ Try it:
   curl -s '{self.primary_url}/metrics/summary?service=checkout&days=30'
   curl -s -X POST {self.standby_url}/metrics -H 'Content-Type: application/json' \\
        -d '{{"kind": "build", "service": "checkout", "status": "succeeded"}}'   # 503: the standby is read-only
+
+Webhooks (docs/webhooks.md): public URLs, each delivery signed with its source's secret:
+{self._webhook_lines()}
+Read a secret with the aws CLI, and send a signed sample delivery (a fixture from the source's docs):
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} \\
+    --region {PRIMARY_REGION} secretsmanager get-secret-value --secret-id {names.webhook_secret(STAGE, "github")} \\
+    --query SecretString --output text
+  .venv/bin/python -m local send-webhook github \\
+    tests/fixtures/webhooks/github/deployment_status.created.success.json --recent
 
 Replication runs live: a stream poller per region feeds the app's stream handler, and the
 replication sweep runs every {self.sweep_every:g} s. DR operations (dr/RUNBOOK.md):
@@ -266,11 +280,35 @@ def run_once(handler: str, region: str) -> int:
     return process.wait()
 
 
+def send_webhook(argv: list[str]) -> int:
+    """python -m local send-webhook SOURCE FILE: a signed delivery to the running stack."""
+    from local import webhooks
+
+    parser = argparse.ArgumentParser(prog="python -m local send-webhook", description=webhooks.__doc__)
+    parser.add_argument("source", choices=list(WEBHOOK_SOURCES))
+    parser.add_argument("file", type=Path, help="a payload, or a fixture of tests/fixtures/webhooks")
+    parser.add_argument("--event", help="the event type (X-GitHub-Event, X-Gitlab-Event); a fixture names its own")
+    parser.add_argument("--recent", action="store_true",
+                        help="move the payload's times so that the latest is now (old examples then show "
+                             "in today's summary)")
+    parser.add_argument("--query", default="", help="appended to the URL, e.g. '?service=checkout'")
+    args = parser.parse_args(argv)
+    if not STATE_FILE.exists():
+        print("error: the local stack is not running; start it with: make up", file=sys.stderr)
+        return 1
+    return webhooks.main(args.source, args.file, args.event, args.recent, args.query,
+                         json.loads(STATE_FILE.read_text()))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["send-webhook"]:
+        return send_webhook(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
-    parser.add_argument("command", choices=["up", "run"],
+    parser.add_argument("command", choices=["up", "run", "send-webhook"],
                         help="up: start the local stack in the foreground; run HANDLER: run a scheduled handler "
-                             "of the running stack once, now")
+                             "of the running stack once, now; send-webhook SOURCE FILE: a signed delivery "
+                             "(python -m local send-webhook --help)")
     parser.add_argument("handler", nargs="?", choices=["health_check", "replication_sweep", "publish_dora"],
                         help="with run: the scheduled handler")
     parser.add_argument("--region", default=PRIMARY_REGION, choices=[PRIMARY_REGION, DR_REGION],

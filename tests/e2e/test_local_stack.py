@@ -14,6 +14,7 @@ import requests
 from PIL import Image
 
 from dashboards.report import METRICS
+from ops.templates import ROOT
 from tests.e2e.stack import StackProcess, running
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +29,8 @@ def stack() -> Iterator[StackProcess]:
 def test_the_banner_prints_the_urls_the_emulator_and_the_table(stack: StackProcess) -> None:
     banner = "".join(stack.output)
     for expected in (stack.url, stack.standby_url, f"http://127.0.0.1:{stack.moto}", "devops-metrics-dev",
-                     "curl", "loaded"):
+                     "curl", "loaded", f"{stack.url}/webhooks/github", "devops-metrics-dev-webhook-pagerduty",
+                     "send-webhook"):
         assert expected in banner
 
 
@@ -55,6 +57,40 @@ def test_a_new_user_session(stack: StackProcess) -> None:
     assert health.status_code == 200 and health.json()["role"] == "active"
     standby = requests.post(f"{stack.standby_url}/metrics", json=deployment, timeout=10)
     assert standby.status_code == 503 and standby.json()["error"]["code"] == "standby_region"
+
+
+def test_signed_webhooks_show_up_in_the_metrics_and_the_summary(stack: StackProcess) -> None:
+    """A GitHub deployment_status, then PagerDuty's incident.triggered and incident.resolved, from the
+    sources' published examples (their times moved together to the last hour), signed with the
+    secrets `make up` created, sent as `python -m local send-webhook` sends them."""
+    from datetime import datetime, timezone
+
+    from local import webhooks
+
+    fixtures = ROOT / "tests" / "fixtures" / "webhooks"
+    deliveries = [webhooks.load(fixtures / name) for name in (
+        "github/deployment_status.created.success.json", "pagerduty/incident.triggered.json",
+        "pagerduty/incident.resolved.json")]
+    query = "?service=e2e-webhooks"
+    now = datetime.now(timezone.utc)
+    latest = [webhooks.latest_time(payload) for _, payload in deliveries]
+    assert None not in latest
+    # the GitHub example moves to now; both PagerDuty examples move by one amount, so they stay 143 s apart
+    deltas = [now - latest[0], now - latest[2], now - latest[2]]  # type: ignore[operator]
+    answers = [webhooks.send(stack.url, stack.endpoint, source, event, webhooks.shift_times(payload, delta), query)
+               for source, (event, payload), delta in zip(("github", "pagerduty", "pagerduty"), deliveries, deltas, strict=True)]
+    assert [(a.status_code, a.json()["created"], a.json()["updated"]) for a in answers] == [
+        (200, 1, 0), (200, 1, 0), (200, 0, 1)]
+    listed = requests.get(f"{stack.url}/metrics", params={"service": "e2e-webhooks"}, timeout=10).json()["items"]
+    assert sorted((item["kind"], item["id"]) for item in listed) == [
+        ("deployment", "145988746"), ("incident", "Q2CKYRLH85UNN4")]
+    summary = requests.get(f"{stack.url}/metrics/summary", params={"service": "e2e-webhooks", "days": 1},
+                           timeout=10).json()
+    assert summary["deployment_frequency"]["value"] > 0
+    # triggered 03:47:13, resolved 03:49:36.358 in the example: 143 s
+    assert summary["time_to_restore"]["value"] * 3600 == pytest.approx(143.358, abs=1)
+    unsigned = requests.post(f"{stack.url}/webhooks/github", json={}, headers={"X-GitHub-Event": "push"}, timeout=10)
+    assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "unauthorized"
 
 
 def test_the_demo_data_is_loaded(stack: StackProcess) -> None:

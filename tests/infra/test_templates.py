@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib import constants as C
+from chalicelib import names
 from ops.templates import ROOT, load_template
 from tests.bytecode_check import bytecode_problems
 
@@ -98,6 +100,27 @@ def test_table_permissions_are_exactly_what_the_functions_call(stage: str) -> No
     assert called <= set(TABLE_ACTIONS), f"a new DynamoDB call needs its action here: {called - set(TABLE_ACTIONS)}"
     (tables,) = [s for s in statements(stage) if s["Sid"] == "MetricsTables"]
     assert set(tables["Action"]) == {action for op, action in TABLE_ACTIONS.items() if op in called and action}
+
+
+def test_the_template_creates_one_secret_per_webhook_source_named_as_the_app_reads_it() -> None:
+    resources = load_template(ROOT / "dr" / "regional.yaml")["Resources"]
+    secrets = {r["Properties"]["Name"]["Fn::Sub"]: r for r in resources.values()
+               if r["Type"] == "AWS::SecretsManager::Secret"}
+    assert set(secrets) == {names.webhook_secret("${Stage}", source) for source in C.WEBHOOK_SOURCES}
+    for secret in secrets.values():
+        assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"
+        assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_functions_may_read_exactly_their_stage_webhook_secrets_in_their_own_region(stage: str) -> None:
+    region = "us-west-2" if stage.endswith("-dr") else "us-east-1"
+    reads = [s for s in statements(stage) if any(a.startswith("secretsmanager:") for a in s["Action"])]
+    assert [s["Action"] for s in reads] == [["secretsmanager:GetSecretValue"]]
+    # a secret's ARN ends in -<six random characters>
+    assert set(reads[0]["Resource"]) == {
+        f"arn:aws:secretsmanager:{region}:*:secret:{names.webhook_secret(STAGE_TABLE[stage].split('-')[-1], s)}-??????"
+        for s in C.WEBHOOK_SOURCES}
 
 
 def test_config_declares_the_three_stages_with_their_own_policy() -> None:
@@ -211,17 +234,21 @@ def test_deployed_function_names_follow_the_app_stage_naming_the_health_check_re
 
 
 @pytest.mark.infra
-def test_the_package_requires_iam_auth_on_metrics_and_teams_and_none_on_health_and_the_document(
+def test_the_package_requires_iam_auth_on_metrics_and_teams_and_none_on_health_the_document_and_webhooks(
         packaged: dict[str, Path]) -> None:
+    """The webhook sources cannot sign SigV4: their route is public at API Gateway, and each delivery
+    is authenticated by its source's signature (tests/integration/test_webhooks.py)."""
     template = json.loads((packaged["prod"] / "sam.json").read_text())
     paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
-    assert {"/teams/{team}", "/metrics/{kind}/{event_id}", "/health", "/openapi.json"} <= set(paths)
+    assert {"/teams/{team}", "/metrics/{kind}/{event_id}", "/health", "/openapi.json",
+            "/webhooks/{source}"} <= set(paths)
     for path, methods in paths.items():
         for method, operation in methods.items():
             if path.startswith(("/metrics", "/teams")):
                 assert operation.get("security") == [{"sigv4": []}], (path, method)
             else:
-                assert path in ("/health", "/openapi.json") and "security" not in operation, (path, method)
+                assert path in ("/health", "/openapi.json", "/webhooks/{source}"), (path, method)
+                assert "security" not in operation, (path, method)
 
 
 @pytest.mark.infra

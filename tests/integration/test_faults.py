@@ -159,3 +159,60 @@ def test_unprocessed_batch_items_are_retried_until_written(client, aws) -> None:
     assert response.status_code == 201, response.body
     assert injector.injected
     assert stored(client) == Counter({f"u-{i}": 1 for i in range(100)})
+
+
+# ---- webhook deliveries --------------------------------------------------------------------------
+
+def deliver_until_accepted(client: Any, aws: Any, source: str, event: str, payload: Any, delivery: str) -> list[int]:
+    """What PagerDuty does (and a GitHub or GitLab redelivery): send the same delivery again after a 5xx."""
+    from tests.integration.test_webhooks import deliver
+
+    statuses = []
+    for _ in range(20):
+        response = deliver(client, aws, source, event, payload, delivery=delivery)
+        statuses.append(response.status_code)
+        if response.status_code < 500:
+            assert response.status_code == 200, response.body
+            return statuses
+    raise AssertionError(f"never accepted: {statuses}")
+
+
+def test_a_webhook_delivery_that_times_out_half_way_and_is_retried_stores_one_event(client, aws) -> None:
+    from tests.integration.test_webhooks import deliver, event_of, fixture
+
+    push = fixture("github/push.with-new-branch.json")["payload"]
+    deploy = fixture("github/deployment_status.created.success.json")["payload"]
+    deploy["deployment"]["sha"] = push["commits"][0]["id"]  # the deployment ships the pushed commit
+    assert deliver_until_accepted(client, aws, "github", "push", push, "push-1") == [200]
+    # given the event's transaction is applied and its answer lost, on every attempt of the request
+    injector = FaultInjector(rate=1.0, operations=frozenset({"TransactWriteItems"}),
+                             kinds=("lost_answer",)).attach(ddb())
+    answer = deliver(client, aws, "github", "deployment_status", deploy, delivery="deploy-1")
+    injector.detach(ddb())
+    assert "TransactWriteItems:lost_answer" in injector.injected
+    assert answer.status_code in (200, 503), answer.body
+    # when the source delivers it again
+    statuses = deliver_until_accepted(client, aws, "github", "deployment_status", deploy, "deploy-1")
+    # then one deployment is stored, with its commit, and the delivery is now known
+    listed = client.http.get("/metrics?service=Hello-World&kind=deployment").json_body["items"]
+    assert [item["id"] for item in listed] == ["145988746"], (answer.status_code, statuses)
+    assert [c["sha"] for c in event_of(client, "deployment", "145988746", "Hello-World")["commits"]] == [
+        push["commits"][0]["id"]]
+    again = deliver(client, aws, "github", "deployment_status", deploy, delivery="deploy-1")
+    assert again.json_body["replayed"] is True
+
+
+def test_pagerduty_deliveries_through_random_faults_end_in_one_resolved_incident(client, aws) -> None:
+    from tests.integration.test_webhooks import event_of, fixture
+
+    injector = FaultInjector(rate=0.3, seed=11).attach(ddb())
+    for name in ("incident.triggered.json", "incident.acknowledged.json", "incident.resolved.json"):
+        payload = fixture(f"pagerduty/{name}")["payload"]
+        deliver_until_accepted(client, aws, "pagerduty", "", payload, payload["event"]["id"])
+    injector.detach(ddb())
+    assert len(injector.injected) >= 3, injector.injected
+    listed = client.http.get("/metrics?service=Webhook-Tester&kind=incident").json_body["items"]
+    assert [item["id"] for item in listed] == ["Q2CKYRLH85UNN4"]
+    incident = event_of(client, "incident", "Q2CKYRLH85UNN4", "Webhook-Tester")
+    assert incident["resolved_at"].startswith("2025-04-07T03:49:36.358")
+    assert incident["acknowledged_at"].startswith("2025-04-07T03:47:13.546")

@@ -380,9 +380,11 @@ def test_a_pagerduty_signature_header_may_hold_several_signatures(client, aws) -
 
 def test_gitlab_hooks_map_to_deployments_builds_commits_and_incidents(client, aws) -> None:
     push = send(client, aws, "gitlab", "gitlab/push.branch-with-commits.json")
+    push_head = fixture("gitlab/push.branch-with-commits.json")["payload"]["commits"][1]["id"]
     assert push.json_body["commits"] == 2
     data = fixture("gitlab/deployment.success.json")
-    data["payload"]["commit_url"] = data["payload"]["commit_url"].rsplit("/", 1)[0] + "/" + "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
+    # the deployment ships the push's second commit (the example deploys another project's)
+    data["payload"]["commit_url"] = data["payload"]["commit_url"].rsplit("/", 1)[0] + "/" + push_head
     data["payload"]["project"]["path_with_namespace"] = "mike/diaspora"  # the pushes' project
     assert deliver(client, aws, "gitlab", "Deployment Hook", data["payload"]).status_code == 200
     deployment = event_of(client, "deployment", "15", "diaspora", "staging")

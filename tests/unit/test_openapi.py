@@ -27,7 +27,7 @@ def test_it_is_a_valid_openapi_3_1_document() -> None:
     assert operations == {
         "POST /metrics", "GET /metrics", "GET /metrics/summary", "GET /metrics/trends",
         "GET /metrics/{kind}/{event_id}", "DELETE /metrics/{kind}/{event_id}", "GET /teams", "PUT /teams/{team}",
-        "GET /teams/{team}", "DELETE /teams/{team}", "GET /health", "GET /openapi.json"}
+        "GET /teams/{team}", "DELETE /teams/{team}", "GET /health", "GET /openapi.json", "POST /webhooks/{source}"}
 
 
 def test_it_names_every_route_the_app_serves() -> None:
