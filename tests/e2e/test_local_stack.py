@@ -77,8 +77,9 @@ def test_signed_webhooks_show_up_in_the_metrics_and_the_summary(stack: StackProc
     assert None not in latest
     # the GitHub example moves to now; both PagerDuty examples move by one amount, so they stay 143 s apart
     deltas = [now - latest[0], now - latest[2], now - latest[2]]  # type: ignore[operator]
+    sources = ("github", "pagerduty", "pagerduty")
     answers = [webhooks.send(stack.url, stack.endpoint, source, event, webhooks.shift_times(payload, delta), query)
-               for source, (event, payload), delta in zip(("github", "pagerduty", "pagerduty"), deliveries, deltas, strict=True)]
+               for source, (event, payload), delta in zip(sources, deliveries, deltas, strict=True)]
     assert [(a.status_code, a.json()["created"], a.json()["updated"]) for a in answers] == [
         (200, 1, 0), (200, 1, 0), (200, 0, 1)]
     listed = requests.get(f"{stack.url}/metrics", params={"service": "e2e-webhooks"}, timeout=10).json()["items"]
