@@ -26,7 +26,7 @@ from chalicelib import webhook_auth as auth
 from chalicelib.commit_log import CommitLog
 from chalicelib.context import Context
 from chalicelib.dynamodb import Item
-from chalicelib.errors import BodyTooLarge, InvalidJson, NotFound, Unauthorized, UnsupportedMediaType
+from chalicelib.errors import BodyTooLarge, InvalidJson, NotFound, Unauthorized, Unavailable, UnsupportedMediaType
 from chalicelib.events import Identity
 from chalicelib.http import Reply
 from chalicelib.ingest import count_ingested
@@ -117,7 +117,11 @@ def authenticate(secrets: SecretCache, stage: str, source: str, headers: Mapping
         raise Unauthorized(f"The delivery has no {header} header; configure the hook's secret "
                            f"({names.webhook_secret(stage, source)} in Secrets Manager).",
                            [{"field": header, "message": "missing", "type": "webhook_signature"}])
-    if not secrets.verify(names.webhook_secret(stage, source), lambda secret: auth.proves(source, proof, body, secret)):
+    name = names.webhook_secret(stage, source)
+    if not secrets.versions(name):
+        raise Unavailable(f"The secret {name} is not in this region's Secrets Manager; deploy the regional "
+                          "stack (dr/regional.yaml) here, then python -m dr sync-secrets.")
+    if not secrets.verify(name, lambda secret: auth.proves(source, proof, body, secret)):
         raise Unauthorized(f"The {header} header does not match the hook's secret "
                            f"({names.webhook_secret(stage, source)} in Secrets Manager).",
                            [{"field": header, "message": "does not match", "type": "webhook_signature"}])

@@ -7,6 +7,7 @@
   failover --to REGION   preflight, fence, final sweep, switch, notify, record an incident
   failback               fail over back to the primary region (us-east-1)
   resolve-incidents      resolve the incidents failovers recorded (a revision with resolved_at now)
+  sync-secrets [--check] copy the active region's webhook secrets to the other region (or compare them)
   drill                  a game day on the local stack: lose us-east-1 under load, fail over, measure
 
 Exit codes: 0 done; 1 a check failed (differences found, preflight refused, a region unreachable);
@@ -29,6 +30,7 @@ from chalicelib.replication import ReplicationSweep, Replicator
 from chalicelib.times import utc_now as now
 from dr import failover as fo
 from dr import migrate
+from dr import secrets as webhook_secrets
 from dr import verify as vf
 from ops.regions import Regions
 
@@ -158,6 +160,15 @@ def cmd_resolve_incidents(args: argparse.Namespace, regions: Regions) -> int:
     return OK
 
 
+def cmd_sync_secrets(args: argparse.Namespace, regions: Regions) -> int:
+    source, replica = _source_and_replica(regions)
+    results = webhook_secrets.sync(regions, source, check_only=args.check)
+    table = tabulate([[r.source, r.secret, r.state] for r in results], headers=["source", "secret", replica])
+    emit(args, {"from": source, "to": replica, "secrets": [r.as_dict() for r in results]},
+         f"webhook secrets, {source} (active) -> {replica}\n\n{table}")
+    return FAILED if any(r.state == "differs" for r in results) else OK
+
+
 def cmd_drill(args: argparse.Namespace, regions: Regions) -> int:
     from dr import drill
 
@@ -204,6 +215,10 @@ def parser() -> argparse.ArgumentParser:
     back.set_defaults(run=cmd_failback)
     commands.add_parser("resolve-incidents", parents=[common], help="resolve the incidents failovers recorded"
                         ).set_defaults(run=cmd_resolve_incidents)
+    secrets = commands.add_parser("sync-secrets", parents=[common],
+                                  help="copy the active region's webhook secrets to the other region")
+    secrets.add_argument("--check", action="store_true", help="only compare; exit 1 when a secret differs")
+    secrets.set_defaults(run=cmd_sync_secrets)
     game = commands.add_parser("drill", parents=[common], help="game day on the local stack: lose us-east-1")
     game.add_argument("--primary-url", default="http://127.0.0.1:8000")
     game.add_argument("--standby-url", default="http://127.0.0.1:8001")

@@ -17,6 +17,7 @@ from ops.stacks import stack_outputs
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
 
 
@@ -64,6 +65,9 @@ class Regions:
 
     def sns(self, region: str) -> SNSClient:
         return clients.sns(region, "operator", self.endpoint_url)
+
+    def secretsmanager(self, region: str) -> SecretsManagerClient:
+        return clients.secretsmanager(region, "operator", self.endpoint_url)
 
     def regional_outputs(self, region: str) -> dict[str, str]:
         """The regional stack's outputs (TableName, TableStreamArn, AlertTopicArn)."""

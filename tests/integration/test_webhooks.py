@@ -468,3 +468,40 @@ def test_a_secret_is_kept_at_most_five_minutes_and_read_again_on_a_mismatch(aws)
     assert not cache.verify(name, lambda value: value == "other") and len(calls) == 2 * reads  # the floor
     now[0] += C.SECRET_CACHE_SECONDS  # past five minutes since the last read: read again
     assert cache.versions(name) == (current,) and len(calls) == 3 * reads
+
+
+# ---- both regions --------------------------------------------------------------------------------
+
+def test_dr_sync_secrets_gives_the_standby_the_active_regions_values(standby_client, aws) -> None:
+    """Each region's stack generates its own values; a source signs with the active region's, so the
+    standby must hold the same to take over."""
+    from tests.conftest import DR
+    from tests.integration.test_replication import run_dr
+
+    sm = aws.client("secretsmanager", DR)
+    name = names.webhook_secret(STAGE, "gitlab")
+    sm.put_secret_value(SecretId=name, SecretString="the-standby-s-own-value")
+    checked = run_dr(aws, "sync-secrets", "--check")
+    assert checked.returncode == 1 and "differs" in checked.stdout, checked.stdout + checked.stderr
+    synced = run_dr(aws, "sync-secrets", "--json")
+    assert synced.returncode == 0, synced.stderr
+    states = {s["source"]: s["state"] for s in json.loads(synced.stdout)["secrets"]}
+    assert states["gitlab"] == "copied" and set(states.values()) <= {"copied", "in sync"}
+    assert secret(aws, "gitlab", DR) == secret(aws, "gitlab", PRIMARY)
+    assert secret(aws, "gitlab", DR, "AWSPREVIOUS") == "the-standby-s-own-value"
+    assert run_dr(aws, "sync-secrets", "--check").returncode == 0
+    # the standby now authenticates a delivery signed with the active region's value (and refuses the write)
+    answer = send(standby_client, aws, "gitlab", "gitlab/deployment.success.json", key=secret(aws, "gitlab"))
+    assert answer.status_code == 503 and answer.json_body["error"]["code"] == "standby_region"
+
+
+def test_a_secret_missing_from_the_region_is_a_503_that_says_which(aws) -> None:
+    from chalicelib import clients
+    from chalicelib.errors import Unavailable
+    from chalicelib.secrets import SecretCache
+    from chalicelib.webhooks import authenticate
+
+    cache = SecretCache(clients.secretsmanager(PRIMARY, "api"))
+    body = b"{}"
+    with pytest.raises(Unavailable, match="devops-metrics-nosuch-webhook-github is not in this region"):
+        authenticate(cache, "nosuch", "github", auth.sign("github", body, "x"), body)
