@@ -70,7 +70,9 @@ class LocalStack:
         self.emulator = Emulator(f"http://127.0.0.1:{self.moto_port}")
         _step(f"deploying dr/regional.yaml (stage {STAGE}) to {PRIMARY_REGION} and {DR_REGION}")
         self.outputs = deploy_all(self.emulator, STAGE, (PRIMARY_REGION, DR_REGION))
-        _step(f"created the webhook secrets ({names.webhook_secret(STAGE, '<source>')}) in both regions")
+        _step(f"created the webhook secrets ({names.webhook_secret(STAGE, '<source>')}) in both regions; "
+              f"python -m dr sync-secrets gives {DR_REGION} the values of {PRIMARY_REGION}")
+        self._sync_webhook_secrets()
         self._deploy_monitoring()
         for region, port in ((PRIMARY_REGION, self.primary_port), (DR_REGION, self.standby_port)):
             stage = names.chalice_stage(STAGE, region)
@@ -102,6 +104,17 @@ class LocalStack:
             [chalice, "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+
+    def _sync_webhook_secrets(self) -> None:
+        """What an operator runs after deploying both regions (docs/deploying.md)."""
+        assert self.emulator is not None
+        log = LOG_DIR / "secrets.log"
+        with open(log, "ab") as out:
+            result = subprocess.run([sys.executable, "-m", "dr", "sync-secrets", "--stage", STAGE], cwd=ROOT,
+                                    env={**clean_env(), **self.emulator.env(PRIMARY_REGION)}, stdout=out,
+                                    stderr=subprocess.STDOUT)
+        if result.returncode != 0:
+            raise RuntimeError(f"python -m dr sync-secrets failed; see {log}")
 
     def _deploy_monitoring(self) -> None:
         """The alarms and dashboards, with the command a user runs against AWS; then the alarms
