@@ -10,6 +10,7 @@ a delivery whose answer it never got stores one event.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from chalicelib.models import Environment, Name, parse_events
 from chalicelib.params import QueryParams, parse_query
 from chalicelib.role import require_active
 from chalicelib.secrets import SecretCache
-from chalicelib.sources import Mapped, MappingError, cdevents, github, gitlab, pagerduty, text_id
+from chalicelib.sources import Draft, Mapped, MappingError, cdevents, github, gitlab, pagerduty
 
 
 class WebhookQuery(QueryParams):
@@ -94,17 +95,17 @@ def receive(ctx: Context, secrets: SecretCache, source: str, headers: Mapping[st
         return 202, {"ignored": mapped.ignored}
     if delivery is None:
         raise MappingError("delivery id", "is missing: the source's delivery header or field names each delivery")
-    delivery = text_id({"delivery": delivery}, "delivery")
-    seen = ctx.table.get(_delivery_key(source, delivery))
+    key = _delivery_key(source, event_type, delivery)
+    seen = ctx.table.get(key)
     if seen is not None:
         return 200, {"delivery": delivery, "event": event_type, "replayed": True,
                      "ids": json.loads(seen["ids"]["S"]), "created": 0, "updated": 0, "duplicates": 0,
                      "stale": 0, "commits": 0}
     answer = _apply(ctx, source, delivery, mapped, overrides, now)
-    ctx.table.put({**_delivery_key(source, delivery), "event": {"S": event_type},
-                   "ids": {"S": json.dumps(answer["ids"])},
-                   C.TTL_ATTRIBUTE: {"N": str(int((now + timedelta(days=C.DELIVERY_TTL_DAYS)).timestamp()))}}
-                  | K.change_stamp(*_delivery_pk_sk(source, delivery), now, ctx.table.region))
+    expires = int((now + timedelta(days=C.DELIVERY_TTL_DAYS)).timestamp())
+    ctx.table.put({**key, "delivery": {"S": delivery}, "event": {"S": event_type},
+                   "ids": {"S": json.dumps(answer["ids"])}, C.TTL_ATTRIBUTE: {"N": str(expires)}}
+                  | K.change_stamp(key["pk"]["S"], key["sk"]["S"], now, ctx.table.region))
     return 200, {"delivery": delivery, "event": event_type, "replayed": False, **answer}
 
 
@@ -140,7 +141,8 @@ def _payload(source: str, headers: Mapping[str, str], body: bytes) -> Any:
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
-        raise InvalidJson("The body is not valid JSON.") from None
+        raise InvalidJson("The body is not valid JSON.",
+                          [{"field": "(body)", "message": "is not valid JSON", "type": "json_invalid"}]) from None
     if not isinstance(payload, dict):
         raise MappingError("(body)", "must be a JSON object")
     return payload
@@ -148,46 +150,56 @@ def _payload(source: str, headers: Mapping[str, str], body: bytes) -> Any:
 
 def _apply(ctx: Context, source: str, delivery: str, mapped: Mapped, overrides: WebhookQuery,
            now: datetime) -> dict[str, Any]:
+    """Validate every event first, so that a delivery answered 4xx leaves nothing behind; then keep
+    the pushes, find each finished deployment's commits, and write the events."""
+    drafts = [(draft, _event(ctx, draft, overrides)) for draft in mapped.drafts]
+    if drafts:
+        parse_events({"events": [event for _, event in drafts]}, now)
     log = CommitLog(ctx.table)
     for push in mapped.pushes:
         log.record(source, push, delivery, now)
-    raw_events = []
-    for draft in mapped.drafts:
-        event = dict(draft.event)
-        if overrides.service:
-            event["service"] = overrides.service
-        if overrides.environment:
-            event["environment"] = overrides.environment
-        event.setdefault("environment", C.DEFAULT_ENVIRONMENT)
-        if not event.get("service"):
-            raise MappingError("service", "is not in the payload: give it on the hook's URL, ?service=<name>")
+    for head in mapped.heads:
+        log.record(source, head, delivery, now, head=True)
+    commits = sum(len(push.commits) for push in (*mapped.pushes, *mapped.heads))
+    if not drafts:
+        return {"ids": [], "created": 0, "updated": 0, "duplicates": 0, "stale": 0, "commits": commits}
+    for draft, event in drafts:
         if draft.ships is not None and is_finished(event):
             shipped = log.ship(source, draft.ships.repository, event["environment"], event["id"], draft.ships.sha,
                                event["timestamp"], event["status"] == "success", now)
             if shipped.found:  # a commit is never later than the deployment that ships it
                 event["commits"] = [{"sha": c.sha, "timestamp": min(c.timestamp, event["timestamp"])}
                                     for c in shipped.commits]
-        if draft.keep:
-            stored = ctx.events.get_event(Identity(event["environment"], event["service"], event["kind"], event["id"]))
-            for name in draft.keep:  # what the stored revision knows wins
-                if stored and stored.get(name):
-                    event[name] = stored[name]
-        if event["kind"] == "incident":
-            event.setdefault("timestamp", event["opened_at"])  # an incident is filed at its opening
-        raw_events.append({name: value for name, value in event.items() if value is not None})
-    if not raw_events:
-        return {"ids": [], "created": 0, "updated": 0, "duplicates": 0, "stale": 0,
-                "commits": sum(len(push.commits) for push in mapped.pushes)}
-    events = parse_events({"events": raw_events}, now)
+    events = parse_events({"events": [event for _, event in drafts]}, now)
     result = ctx.events.put_events(events, now)
     count_ingested(ctx, events)
-    return {**result.body(), "commits": sum(len(push.commits) for push in mapped.pushes)}
+    return {**result.body(), "commits": commits}
 
 
-def _delivery_pk_sk(source: str, delivery: str) -> tuple[str, str]:
-    return f"{C.DELIVERY_PK_PREFIX}{source}#{delivery}", C.DELIVERY_SK
+def _event(ctx: Context, draft: Draft, overrides: WebhookQuery) -> dict[str, Any]:
+    """A draft as the event to post: the URL's overrides, the defaults, what the stored revision
+    knows that this delivery cannot (draft.keep), and no null fields."""
+    event = dict(draft.event)
+    if overrides.service:
+        event["service"] = overrides.service
+    if overrides.environment:
+        event["environment"] = overrides.environment
+    if not event.get("environment"):
+        event["environment"] = C.DEFAULT_ENVIRONMENT
+    if not event.get("service"):
+        raise MappingError("service", "is not in the payload: give it on the hook's URL, ?service=<name>")
+    if draft.keep:
+        stored = ctx.events.get_event(Identity(event["environment"], event["service"], event["kind"], event["id"]))
+        for name in draft.keep:  # what the stored revision knows wins
+            if stored and stored.get(name):
+                event[name] = stored[name]
+    if event["kind"] == "incident" and not event.get("timestamp"):
+        event["timestamp"] = event["opened_at"]  # an incident is filed at its opening
+    return {name: value for name, value in event.items() if value is not None}
 
 
-def _delivery_key(source: str, delivery: str) -> Item:
-    return K.key(*_delivery_pk_sk(source, delivery))
-
+def _delivery_key(source: str, event_type: str, delivery: str) -> Item:
+    """The record of one delivery. A source's delivery id is unique per delivery, and the event type
+    is part of the key too: CDEvents ids are unique per producer and type, not across them."""
+    digest = hashlib.sha256(f"{event_type}\n{delivery}".encode()).hexdigest()[:40]
+    return K.key(f"{C.DELIVERY_PK_PREFIX}{source}#{digest}", C.DELIVERY_SK)

@@ -65,6 +65,7 @@ class Mapped:
     event_type: str  # what the source calls the delivery, e.g. "deployment_status" or "incident.resolved"
     drafts: tuple[Draft, ...] = ()
     pushes: tuple[Push, ...] = ()
+    heads: tuple[Push, ...] = ()  # a build's head commit: lead time's fallback when no push holds a sha
     ignored: str | None = None  # set when nothing here is recorded: the type and why, as 202 says it
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -78,6 +79,8 @@ def get(payload: Any, path: str, kind: type | tuple[type, ...] = str, required: 
     value = payload
     for part in path.split("."):
         if not isinstance(value, Mapping):
+            if not required:
+                return None
             raise MappingError(path, "is missing (its parent is not an object)")
         value = value.get(part)
         if value is None:
@@ -138,7 +141,13 @@ def iso(value: str, path: str) -> str:
         raise MappingError(path, "must be a timestamp, e.g. 2026-11-01T12:00:00Z")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return format_time(parsed)
+    try:
+        utc = parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise MappingError(path, "is out of range") from None
+    if utc.year < 1970:
+        raise MappingError(path, "must not be before 1970")
+    return format_time(utc)
 
 
 def seconds_between(start: str, end: str) -> float:
@@ -154,7 +163,10 @@ def commit_refs(payload: Any, path: str, sha_field: str = "id") -> tuple[CommitR
         sha = commit.get(sha_field) if isinstance(commit, Mapping) else None
         stamp = commit.get("timestamp") if isinstance(commit, Mapping) else None
         if isinstance(sha, str) and re.match(C.SHA_PATTERN, sha) and isinstance(stamp, str):
-            refs.append(CommitRef(sha.lower(), iso(stamp, f"{path}[{index}].timestamp")))
+            try:
+                refs.append(CommitRef(sha.lower(), iso(stamp, f"{path}[{index}].timestamp")))
+            except MappingError:
+                continue  # a commit without a usable time gives no lead time; the others still do
     return tuple(refs)
 
 
@@ -164,7 +176,17 @@ def head_commit(payload: Any, path: str, sha_field: str = "id") -> CommitRef | N
         return None
     sha, stamp = commit.get(sha_field), commit.get("timestamp")
     if isinstance(sha, str) and re.match(C.SHA_PATTERN, sha) and isinstance(stamp, str):
-        return CommitRef(sha.lower(), iso(stamp, f"{path}.timestamp"))
+        try:
+            return CommitRef(sha.lower(), iso(stamp, f"{path}.timestamp"))
+        except MappingError:
+            return None
+    return None
+
+
+def ships(repository: str, sha: Any) -> Ships | None:
+    """Where a deployment's commits are found, when it names a usable sha (else it has none)."""
+    if isinstance(sha, str) and re.match(C.SHA_PATTERN, sha):
+        return Ships(repository, sha.lower())
     return None
 
 

@@ -24,8 +24,12 @@ def event_type(payload: dict[str, Any]) -> str:
     return str(get(_event(payload), "context.type"))
 
 
-def delivery_id(payload: dict[str, Any]) -> str:
-    return text_id(_event(payload), "context.id")
+def delivery_id(payload: dict[str, Any]) -> str | None:
+    """context.id, which CloudEvents makes unique per context.source: both name the delivery."""
+    cdevent = _event(payload)
+    value = get(cdevent, "context.id", (str, int), required=False)
+    origin = get(cdevent, "context.source", str, required=False)
+    return None if value is None else f"{origin}/{value}" if origin else str(value)
 
 
 def _subject_type(kind: str) -> str:

@@ -14,7 +14,6 @@ from chalicelib.sources import (
     Draft,
     Mapped,
     Push,
-    Ships,
     attributes,
     commit_refs,
     fit_name,
@@ -22,6 +21,7 @@ from chalicelib.sources import (
     head_commit,
     ignore,
     seconds_between,
+    ships,
     text_id,
     time_at,
 )
@@ -58,7 +58,7 @@ def _deployment_status(payload: dict[str, Any]) -> Mapped:
         return ignore("deployment_status", f"deployment_status.{state}")
     environment = (get(payload, "deployment_status.environment", required=False)
                    or get(payload, "deployment.environment"))
-    sha = get(payload, "deployment.sha")
+    sha = str(get(payload, "deployment.sha"))
     at = time_at(payload, "deployment_status.created_at")
     event = {
         "kind": "deployment", "id": text_id(payload, "deployment.id"), "service": _service(payload),
@@ -68,7 +68,7 @@ def _deployment_status(payload: dict[str, Any]) -> Mapped:
         "attributes": attributes(source="github", repository=repository(payload), sha=sha,
                                   ref=get(payload, "deployment.ref", required=False)),
     }
-    return Mapped("deployment_status", (Draft(event, ships=Ships(repository(payload), sha.lower())),))
+    return Mapped("deployment_status", (Draft(event, ships=ships(repository(payload), sha)),))
 
 
 def _workflow_run(payload: dict[str, Any]) -> Mapped:
@@ -94,8 +94,7 @@ def _workflow_run(payload: dict[str, Any]) -> Mapped:
                                   branch=get(payload, "workflow_run.head_branch", required=False)),
     }
     head = head_commit(payload, "workflow_run.head_commit")
-    pushes = (Push(repository(payload), (head,)),) if head else ()
-    return Mapped("workflow_run", (Draft(event),), pushes)
+    return Mapped("workflow_run", (Draft(event),), heads=(Push(repository(payload), (head,)),) if head else ())
 
 
 def _push(payload: dict[str, Any]) -> Mapped:
@@ -105,7 +104,8 @@ def _push(payload: dict[str, Any]) -> Mapped:
 
 def _issue(payload: dict[str, Any]) -> Mapped:
     labels = get(payload, "issue.labels", list, required=False) or []
-    names = {label.get("name", "").lower() for label in labels if isinstance(label, dict)}
+    names = {label["name"].lower() for label in labels
+             if isinstance(label, dict) and isinstance(label.get("name"), str)}
     action = get(payload, "action")
     if C.INCIDENT_LABEL not in names:
         return ignore("issues", f"issues.{action} (no '{C.INCIDENT_LABEL}' label)")

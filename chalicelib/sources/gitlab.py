@@ -15,7 +15,6 @@ from chalicelib.sources import (
     Draft,
     Mapped,
     Push,
-    Ships,
     attributes,
     commit_refs,
     fit_name,
@@ -23,6 +22,7 @@ from chalicelib.sources import (
     head_commit,
     ignore,
     seconds_between,
+    ships,
     text_id,
     time_at,
 )
@@ -60,16 +60,16 @@ def _deployment(payload: dict[str, Any]) -> Mapped:
         return ignore("Deployment Hook", f"Deployment Hook.{status}")
     commit_url = get(payload, "commit_url", required=False) or ""
     full = commit_url.rstrip("/").rsplit("/", 1)[-1].lower()
-    sha = full if _SHA.match(full) else str(get(payload, "short_sha")).lower()
+    sha = full if _SHA.match(full) else str(get(payload, "short_sha", required=False) or "").lower()
     at = time_at(payload, "status_changed_at")
     event = {
         "kind": "deployment", "id": text_id(payload, "deployment_id"), "service": _service(payload),
         "environment": fit_name(get(payload, "environment"), "environment", C.MAX_ENVIRONMENT_LENGTH),
         "status": _DEPLOYMENT_STATUSES[status], "timestamp": at, "updated_at": at,
-        "attributes": attributes(source="gitlab", project=project(payload), sha=sha,
+        "attributes": attributes(source="gitlab", project=project(payload), sha=sha or None,
                                  job=get(payload, "deployable_url", required=False)),
     }
-    return Mapped("Deployment Hook", (Draft(event, ships=Ships(project(payload), sha)),))
+    return Mapped("Deployment Hook", (Draft(event, ships=ships(project(payload), sha)),))
 
 
 def _pipeline(payload: dict[str, Any]) -> Mapped:
@@ -92,7 +92,7 @@ def _pipeline(payload: dict[str, Any]) -> Mapped:
                                  ref=get(payload, "object_attributes.ref", required=False)),
     }
     head = head_commit(payload, "commit")
-    return Mapped("Pipeline Hook", (Draft(event),), (Push(project(payload), (head,)),) if head else ())
+    return Mapped("Pipeline Hook", (Draft(event),), heads=(Push(project(payload), (head,)),) if head else ())
 
 
 def _push(event_type: str, payload: dict[str, Any]) -> Mapped:

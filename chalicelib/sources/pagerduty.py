@@ -18,8 +18,9 @@ def event_type(payload: dict[str, Any]) -> str:
     return str(get(payload, "event.event_type"))
 
 
-def delivery_id(payload: dict[str, Any]) -> str:
-    return text_id(payload, "event.id")
+def delivery_id(payload: dict[str, Any]) -> str | None:
+    value = get(payload, "event.id", (str, int), required=False)
+    return str(value) if value is not None else None
 
 
 def map_delivery(payload: dict[str, Any]) -> Mapped:

@@ -186,6 +186,132 @@ def test_a_github_push_then_a_deployment_gives_lead_time_per_commit(client, aws)
     assert again.json_body["duplicates"] == 1
 
 
+def github_deploy(client: Any, aws: Any, deployment_id: int, sha: str, at: datetime, **status: Any) -> Any:
+    data = fixture("github/deployment_status.created.success.json")["payload"]
+    data["deployment"] |= {"id": deployment_id, "sha": sha}
+    data["deployment_status"] |= {"created_at": iso(at), "updated_at": iso(at), **status}
+    return deliver(client, aws, "github", "deployment_status", data)
+
+
+def github_push(client: Any, aws: Any, commits: list[tuple[str, datetime]], delivery: str | None = None) -> Any:
+    push = fixture("github/push.with-new-branch.json")["payload"]
+    base = push["commits"][0]
+    push["commits"] = [{**base, "id": sha, "timestamp": iso(at)} for sha, at in commits]
+    return deliver(client, aws, "github", "push", push, delivery=delivery)
+
+
+def shas(client: Any, deployment_id: int) -> list[str]:
+    return [c["sha"][0] for c in event_of(client, "deployment", str(deployment_id), "Hello-World").get("commits", [])]
+
+
+def test_a_deployment_inside_a_push_leaves_the_rest_of_that_push_to_the_next(client, aws) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    hours = [now - timedelta(hours=h) for h in (10, 9, 8, 2)]
+    github_push(client, aws, [("a" * 40, hours[0]), ("b" * 40, hours[1]), ("c" * 40, hours[2])])
+    assert github_deploy(client, aws, 1, "b" * 40, now - timedelta(hours=5)).status_code == 200
+    assert shas(client, 1) == ["a", "b"]
+    github_push(client, aws, [("d" * 40, hours[3])])
+    assert github_deploy(client, aws, 2, "d" * 40, now - timedelta(hours=1)).status_code == 200
+    assert shas(client, 2) == ["c", "d"]
+
+
+def test_a_second_success_status_of_one_deployment_ships_the_same_commits(client, aws) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    github_push(client, aws, [("a" * 40, now - timedelta(hours=3)), ("b" * 40, now - timedelta(hours=2))])
+    github_deploy(client, aws, 1, "b" * 40, now - timedelta(hours=1))
+    again = github_deploy(client, aws, 1, "b" * 40, now - timedelta(minutes=30))  # a later status, same deployment
+    assert again.json_body["updated"] == 1
+    assert shas(client, 1) == ["a", "b"]
+
+
+def test_a_build_of_an_old_sha_does_not_ship_later_pushes_with_its_redeploy(client, aws) -> None:
+    """A build's head commit is the fallback for a sha no push holds, not a push of its own."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    github_push(client, aws, [("a" * 40, now - timedelta(hours=6))])
+    github_deploy(client, aws, 1, "a" * 40, now - timedelta(hours=5))
+    github_push(client, aws, [("b" * 40, now - timedelta(hours=4))])
+    run = fixture("github/workflow_run.completed.json")["payload"]
+    run["repository"]["full_name"] = "Codertocat/Hello-World"
+    run["workflow_run"]["head_commit"] |= {"id": "a" * 40, "timestamp": iso(now - timedelta(hours=6))}
+    assert deliver(client, aws, "github", "workflow_run", run).json_body["commits"] == 1
+    github_deploy(client, aws, 2, "a" * 40, now - timedelta(hours=3))  # a redeploy of a
+    assert shas(client, 2) == ["a"]
+    github_deploy(client, aws, 3, "b" * 40, now - timedelta(hours=2))
+    assert shas(client, 3) == ["b"]
+
+
+def test_a_build_head_commit_gives_lead_time_when_no_push_was_seen(client, aws) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    run = fixture("github/workflow_run.completed.json")["payload"]
+    run["repository"]["full_name"] = "Codertocat/Hello-World"
+    run["workflow_run"]["head_commit"] |= {"id": "e" * 40, "timestamp": iso(now - timedelta(hours=3))}
+    deliver(client, aws, "github", "workflow_run", run)
+    github_deploy(client, aws, 1, "e" * 40, now - timedelta(hours=1))
+    assert shas(client, 1) == ["e"]
+
+
+def test_a_push_delivered_again_after_a_failure_is_kept_once(client, aws) -> None:
+    from chalicelib.commit_log import CommitLog, log_pk
+    from chalicelib.sources import CommitRef, Push
+
+    table = app_module.context().table
+    push = Push("Codertocat/Hello-World", (CommitRef("a" * 40, "2026-11-30T10:00:00.000000Z"),))
+    now = datetime.now(timezone.utc)
+    CommitLog(table).record("github", push, "delivery-x", now)
+    CommitLog(table).record("github", push, "delivery-x", now + timedelta(seconds=40))  # the source's retry
+    items = table.query(KeyConditionExpression="pk = :pk AND begins_with(sk, :p)", ExpressionAttributeValues={
+        ":pk": {"S": log_pk("github", "Codertocat/Hello-World")}, ":p": {"S": "P#"}}).items
+    assert len(items) == 1
+
+
+def test_a_deployment_the_model_refuses_leaves_nothing_in_the_commit_log(client, aws) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    github_push(client, aws, [("a" * 40, now - timedelta(hours=3))])
+    before = count_items(aws)
+    refused = github_deploy(client, aws, 1, "a" * 40, now + timedelta(days=3))  # more than 24 h ahead
+    assert refused.status_code == 400, refused.body
+    assert count_items(aws) == before
+    assert github_deploy(client, aws, 1, "a" * 40, now).status_code == 200
+    assert shas(client, 1) == ["a"]
+
+
+@pytest.mark.parametrize("change", [
+    {"deployment_status": {"state": "success", "created_at": "9999-12-31T23:30:00-01:00"}},
+    {"deployment": {"sha": ""}},
+    {"deployment": {"sha": None}},
+    {"deployment": {"environment": None}, "deployment_status": {"state": "success", "environment": None}},
+    {"repository": "not an object"},
+])
+def test_odd_github_payloads_are_4xx_or_recorded_never_5xx(client, aws, change: dict[str, Any]) -> None:
+    payload = fixture("github/deployment_status.created.success.json")["payload"]
+    for key, value in change.items():
+        payload[key] = value if not isinstance(value, dict) else {**payload[key], **value}
+    response = deliver(client, aws, "github", "deployment_status", payload)
+    assert response.status_code in (200, 400), response.body
+    if response.status_code == 400:
+        assert response.json_body["error"]["details"][0]["field"]
+
+
+def test_a_label_without_a_name_is_no_incident_label(client, aws) -> None:
+    payload = fixture("github/issues.labeled.json")["payload"]
+    payload["issue"]["labels"] = [{"name": None}, {"id": 3}, "incident", {"name": 5}]
+    response = deliver(client, aws, "github", "issues", payload)
+    assert response.status_code == 202, response.body
+
+
+def test_a_cdevents_resolution_without_an_environment_keeps_the_detection_time(client, aws) -> None:
+    detected = fixture("cdevents/incident.detected.json")["payload"]
+    resolved = fixture("cdevents/incident.resolved.json")["payload"]
+    for event in (detected, resolved):
+        del event["subject"]["content"]["environment"]
+    resolved["context"]["timestamp"] = "2022-11-11T14:52:20.079Z"
+    deliver(client, aws, "cdevents", "", detected)
+    deliver(client, aws, "cdevents", "", resolved)
+    incident = event_of(client, "incident", "incident-123", "myApp")  # the default environment
+    assert incident["opened_at"].startswith("2022-11-11T13:52:20")
+    assert incident["resolved_at"].startswith("2022-11-11T14:52:20")
+
+
 def test_a_github_deployment_without_push_data_has_no_commits(client, aws) -> None:
     assert send(client, aws, "github", "github/deployment_status.created.success.json").status_code == 200
     assert "commits" not in event_of(client, "deployment", "145988746", "Hello-World")
@@ -424,8 +550,8 @@ def test_cdevents_service_deployed_and_incident_detected_then_resolved(client, a
 
     detected = fixture("cdevents/incident.detected.json")["payload"]
     assert deliver(client, aws, "cdevents", "", detected).json_body["created"] == 1
-    resolved = fixture("cdevents/incident.resolved.json")["payload"]
-    resolved["context"] |= {"id": "resolution-1", "timestamp": "2022-11-11T15:52:20.079Z"}  # a later event
+    resolved = fixture("cdevents/incident.resolved.json")["payload"]  # the same context.id, another type
+    resolved["context"]["timestamp"] = "2022-11-11T15:52:20.079Z"  # the example resolves as it is detected
     assert deliver(client, aws, "cdevents", "", resolved).json_body["updated"] == 1
     incident = event_of(client, "incident", "incident-123", "myApp", "prod1")
     assert incident["opened_at"].startswith("2022-11-11T13:52:20")  # from the detection
