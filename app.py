@@ -52,8 +52,8 @@ def _context(local: Profile, peer: Profile) -> Context:
 
 
 def context() -> Context:
-    """Settings and both regions' tables. The peer is read on every write (fencing) and may be the
-    region that is down, so its client fails fast."""
+    """Settings and both regions' tables. The peer is read by the lease renewal and written by
+    replication, and may be the region that is down, so its client fails fast."""
     global _CONTEXT
     if _CONTEXT is None:
         with coldstart.loading():
@@ -226,6 +226,14 @@ def replication_sweep(event: Any) -> dict[str, Any]:
     from chalicelib import jobs
 
     return jobs.sweep(context(), utc_now())
+
+
+@app.schedule(Rate(C.LEASE_RENEW_MINUTES, unit=Rate.MINUTES), name="renew_lease")
+@logged_run("renew_lease")
+def renew_lease(event: Any) -> dict[str, Any]:
+    from chalicelib import jobs
+
+    return jobs.renew_lease(context(), utc_now())
 
 
 @app.schedule(Rate(C.HEALTH_CHECK_INTERVAL_MINUTES, unit=Rate.MINUTES), name=C.HEALTH_CHECK_FUNCTION)

@@ -22,8 +22,8 @@ from chalicelib.context import Context
 from chalicelib.control import ControlStore
 from chalicelib.dynamodb import Table
 from chalicelib.probes import Probes
-from chalicelib.role import RegionRole, role_from_records
-from chalicelib.times import parse_time
+from chalicelib.role import RegionRole, role_from_record
+from chalicelib.times import parse_time, utc_now
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def _role(ctx: Context, own_table_failed: bool) -> RegionRole:
             record = ctx.peer_control.get(C.FAILOVER_SK)
         except AWS_ERRORS:
             pass
-    return role_from_records(ctx.settings, [record])
+    return role_from_record(ctx.settings, record, utc_now())
 
 
 def _api_check(probes: Probes) -> CheckResult:

@@ -20,6 +20,7 @@ class Settings:
     version: str
     health_check_url: str | None = None  # the API's base URL the scheduled health check probes
     dora_environments: tuple[str, ...] = ("production",)  # whose DORA metrics are published to CloudWatch
+    lease_seconds: float = C.LEASE_SECONDS  # the write lease (chalicelib.lease)
 
     @property
     def peer_region(self) -> str:
@@ -38,6 +39,7 @@ class Settings:
             alert_topic_arn=env.get(C.ENV_ALERT_TOPIC_ARN) or None,
             version=__version__,
             health_check_url=env.get(C.ENV_HEALTH_CHECK_URL) or None,
+            lease_seconds=float(env.get(C.ENV_LEASE_SECONDS) or C.LEASE_SECONDS),
             dora_environments=tuple(e.strip() for e in env.get(C.ENV_DORA_ENVIRONMENTS, C.DEFAULT_ENVIRONMENT)
                                     .split(",") if e.strip()),
         )

@@ -103,6 +103,18 @@ TOMBSTONE_ATTRIBUTE: Final = "tombstone"  # what a delete leaves, so that an old
 # sk bounds: '~' sorts after every character an id, a service or a timestamp may hold.
 KEY_UPPER_SENTINEL: Final = "~"
 
+# --- Write lease (chalicelib/lease.py; docs/dr.md#the-write-lease) ---------------------------------
+# The active region takes writes only inside a lease it renews every LEASE_RENEW_MINUTES, and only
+# while it can read the peer's epoch: cut off from its peer, it stops within one lease, so a forced
+# failover can wait it out. 150 s outlasts one missed renewal (60 s apart) with 30 s to spare, and a
+# forced failover's wait (lease + role cache + clock margin, 160 s) keeps the RTO under 5 minutes.
+LEASE_SECONDS: Final = 150
+LEASE_RENEW_MINUTES: Final = 1
+ROLE_CACHE_SECONDS: Final = 5.0  # a function re-reads its own failover record at most this often
+CLOCK_MARGIN_SECONDS: Final = 5.0  # what two regions' clocks may disagree by
+ENV_LEASE_SECONDS: Final = "LEASE_SECONDS"  # the local stack's drills shorten the lease
+FAILOVER_INTENT_SK: Final = "failover-intent"  # a failover in progress, in the target region
+
 # --- Replication and health -------------------------------------------------------------------
 RPO_TARGET_SECONDS: Final = 60  # replication lag above this makes deep health fail
 RTO_TARGET_SECONDS: Final = 300
@@ -121,8 +133,8 @@ STREAM_BATCH_SIZE: Final = 100
 HEALTH_CHECK_INTERVAL_MINUTES: Final = 5
 HEALTH_CHECK_FUNCTION: Final = "health_check"  # its Lambda name is <app>-<stage>-health_check
 # The app's functions besides the API handler: Lambda names <app>-<stage>-<name>.
-APP_FUNCTIONS: Final = ("health_check", "publish_dora", "record_pipeline_execution", "replicate_stream",
-                        "replication_sweep")
+APP_FUNCTIONS: Final = ("health_check", "publish_dora", "record_pipeline_execution", "renew_lease",
+                        "replicate_stream", "replication_sweep")
 HEALTH_PROBE_TIMEOUT_SECONDS: Final = 5.0  # GET /health?deep=true over HTTP
 # The check's own AWS calls give up fast (a hanging table is the finding): about 7 s per call at
 # worst, so a run that meets hanging endpoints still ends inside its 120 s Lambda timeout.

@@ -69,5 +69,10 @@ class StandbyRegion(ApiError, status=503, code="standby_region"):
     """A write sent to the standby region."""
 
 
+class LeaseExpired(ApiError, status=503, code="lease_expired"):
+    """A write to the active region while its write lease has run out: it could not confirm, through
+    its peer, that no failover happened."""
+
+
 class Unavailable(ApiError, status=503, code="service_unavailable"):
     """DynamoDB kept failing after the client's retries; the caller should retry later."""

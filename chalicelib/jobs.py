@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import constants as C
-from chalicelib import delivery, replication
+from chalicelib import delivery, lease, replication
 from chalicelib.context import Context
 from chalicelib.events import PutResult
 from chalicelib.health_check import run_health_check
@@ -32,6 +32,16 @@ def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime)
     emit(measured, {"Stage": ctx.settings.stage, "SourceRegion": ctx.settings.region, "Path": "stream"})
     return {"records": len(records), "keys": len(changes), "replicated": result.applied,
             "already_current": result.skipped_older, "lag_seconds": lag}
+
+
+def renew_lease(ctx: Context, now: datetime) -> dict[str, Any]:
+    """The scheduled lease renewal (chalicelib.lease): every minute, in both regions; the standby's
+    run only learns of a failover it did not hear about."""
+    renewal = lease.renew(ctx.settings, ctx.control, ctx.peer_control, now)
+    ctx.forget_role()
+    emit({"LeaseRenewed": (int(renewal.renewed), "Count")}, {"Stage": ctx.settings.stage,
+                                                             "Region": ctx.settings.region})
+    return renewal.as_dict()
 
 
 def sweep(ctx: Context, now: datetime, full: bool = False) -> dict[str, Any]:

@@ -50,7 +50,12 @@ def region_status(regions: Regions, region: str) -> dict[str, Any]:
         described = regions.table(region).describe()
         row.update(table_status=described["TableStatus"], items=described.get("ItemCount"))
         role = fo.active_role(regions, region)
-        row.update(role=role.name, active_region=role.active_region, epoch=role.epoch)
+        row.update(role=role.name, active_region=role.active_region, epoch=role.epoch,
+                   lease_until=role.lease_until if role.is_active else None)
+        intent = fo.pending_intent(regions, region)
+        if intent is not None:
+            row["failover_in_progress"] = (f"to {intent['to_region']}, epoch {intent['epoch']}, after "
+                                           f"'{intent['step']}'")
         heartbeat = control.get(C.HEARTBEAT_SK)
         row["replication_lag_seconds"] = heartbeat.get("lag_seconds") if heartbeat else None
         row["last_heartbeat"] = heartbeat.get("updated_at") if heartbeat else None
@@ -63,16 +68,20 @@ def region_status(regions: Regions, region: str) -> dict[str, Any]:
 
 def cmd_status(args: argparse.Namespace, regions: Regions) -> int:
     rows = [region_status(regions, region) for region in C.REGIONS]
-    columns = ["region", "table_status", "items", "role", "active_region", "epoch", "replication_lag_seconds",
-               "last_heartbeat", "last_sweep"]
+    columns = ["region", "table_status", "items", "role", "active_region", "epoch", "lease_until",
+               "replication_lag_seconds", "last_heartbeat", "last_sweep"]
     table = tabulate([[r.get(c, "") if r.get(c) is not None else "-" for c in columns] for r in rows],
                      headers=columns)
-    emit(args, {"stage": args.stage, "regions": rows}, f"stage {args.stage}, table {regions.table_name}\n\n{table}")
+    interrupted = [f"\nA failover into {r['region']} is in progress or was interrupted ({r['failover_in_progress']}). "
+                   f"If no one is running it any more, finish it:\n  python -m dr failover --to {r['region']} "
+                   f"--yes --resume" for r in rows if r.get("failover_in_progress")]
+    emit(args, {"stage": args.stage, "regions": rows},
+         f"stage {args.stage}, table {regions.table_name}\n\n{table}" + "".join(interrupted))
     return OK if all(r["table_status"] == "ACTIVE" for r in rows) else FAILED
 
 
 def _source_and_replica(regions: Regions) -> tuple[str, str]:
-    active = fo.active_role(regions, C.PRIMARY_REGION).active_region
+    active = fo.known_active(regions)
     return active, regions.peer(active)
 
 
@@ -132,16 +141,19 @@ def _failover(args: argparse.Namespace, regions: Regions, to_region: str) -> int
     if not _confirm(args, f"Fail {names.table(args.stage)} over to {to_region}?"):
         return FAILED
     try:
-        report = fo.failover(regions, to_region, force=args.force, step=lambda line: print(f"  {line}",
-                                                                                             file=sys.stderr))
+        report = fo.failover(regions, to_region, force=args.force, resume=args.resume,
+                             old_region_down=args.old_region_down,
+                             step=lambda line: print(f"  {line}", file=sys.stderr))
     except fo.FailoverRefused as refused:
         print(f"failover refused: {refused}", file=sys.stderr)
         return FAILED
     except fo.FailoverConflict as conflict:
         print(f"failover stopped: {conflict}", file=sys.stderr)
         return FAILED
+    fenced = "is fenced" if report.fenced_old_region else (
+        f"was unreachable: its lease was waited out ({report.waited_out_lease_seconds:.0f} s), and it stays fenced")
     emit(args, report.as_dict(), f"{to_region} is active (epoch {report.epoch}) after {report.seconds:.1f} s; "
-         f"{report.from_region} {'is fenced' if report.fenced_old_region else 'was unreachable and stays fenced'}")
+         f"{report.from_region} {fenced}")
     return OK
 
 
@@ -207,11 +219,21 @@ def parser() -> argparse.ArgumentParser:
     over = commands.add_parser("failover", parents=[common], help="make another region active")
     over.add_argument("--to", required=True, choices=C.REGIONS)
     over.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    over.add_argument("--force", action="store_true", help="skip the replication-lag preflight")
+    over.add_argument("--force", action="store_true",
+                      help="skip the replication-lag preflight; with the old region unreachable, wait out its lease")
+    over.add_argument("--resume", action="store_true", help="finish a failover that was interrupted")
+    over.add_argument("--old-region-down", action="store_true",
+                      help="with --force: the old region is down, not just unreachable from here (needed when it "
+                           "became active through a failover, since it then renews its lease alone)")
     over.set_defaults(run=cmd_failover)
     back = commands.add_parser("failback", parents=[common], help="make the primary region active again")
     back.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    back.add_argument("--force", action="store_true", help="skip the replication-lag preflight")
+    back.add_argument("--force", action="store_true",
+                      help="skip the replication-lag preflight; with the old region unreachable, wait out its lease")
+    back.add_argument("--resume", action="store_true", help="finish a failover that was interrupted")
+    back.add_argument("--old-region-down", action="store_true",
+                      help="with --force: the old region is down, not just unreachable from here (needed when it "
+                           "became active through a failover, since it then renews its lease alone)")
     back.set_defaults(run=cmd_failback)
     commands.add_parser("resolve-incidents", parents=[common], help="resolve the incidents failovers recorded"
                         ).set_defaults(run=cmd_resolve_incidents)

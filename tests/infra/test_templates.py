@@ -256,7 +256,7 @@ def test_the_package_has_every_function_of_the_app(packaged: dict[str, Path]) ->
     template = json.loads((packaged["prod"] / "sam.json").read_text())
     functions = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
     assert functions == {"APIHandler", "ReplicateStream", "ReplicationSweep", "RecordPipelineExecution",
-                         "HealthCheck", "PublishDora"}
+                         "HealthCheck", "PublishDora", "RenewLease"}
     stream = template["Resources"]["ReplicateStream"]["Properties"]["Events"]
     assert next(iter(stream.values()))["Properties"]["StartingPosition"] == "TRIM_HORIZON"
 

@@ -72,10 +72,16 @@ def differences(regions: Regions, source: str = PRIMARY, replica: str = DR) -> l
     return vf.compare(regions.table(source), regions.table(replica))
 
 
+def data_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stream records of replicated items: without the region's own control items (the lease's
+    renewals, which the handler skips)."""
+    return [r for r in records if r["dynamodb"]["Keys"]["pk"]["S"] != C.CONTROL_PK]
+
+
 def test_the_stream_handler_replicates_what_the_api_writes(client, regions, stream) -> None:
     events = [{"kind": "build", "service": "ci", "status": "succeeded", "id": f"s-{i}"} for i in range(30)]
     assert post(client, {"events": events}).status_code == 201
-    records = stream.poll()
+    records = data_records(stream.poll())
     assert len(records) == 60  # each event and its idempotency record
     deliver(client, records)
     assert differences(regions) == []
@@ -87,7 +93,7 @@ def test_out_of_order_and_repeated_batches_never_let_an_old_version_win(client, 
     now = datetime.now(timezone.utc)
     for version in (1, 2, 3):
         put_items(primary, [item("k", "1", now, note=f"v{version}") | {"version": {"N": str(version)}}])
-    v1, v2, v3 = stream.poll()
+    v1, v2, v3 = data_records(stream.poll())
     for batch in ([v3], [v1], [v2], [v3], [v1, v2]):  # newest first, then stale and repeated ones
         deliver(client, batch)
     held = regions.table(DR).get(key("k", "1"))
@@ -95,7 +101,7 @@ def test_out_of_order_and_repeated_batches_never_let_an_old_version_win(client, 
     assert (held["version"]["N"], held["note"]["S"]) == ("3", "v3")
     # a delete, then a late copy of an older image: the item stays deleted
     primary.delete(key("k", "1"))
-    (removal,) = stream.poll()
+    (removal,) = data_records(stream.poll())
     deliver(client, [removal])
     deliver(client, [v2, v1])
     assert differences(regions) == []
@@ -216,16 +222,20 @@ def test_split_brain_is_refused_and_failback_leaves_both_tables_equal(client, re
         monkeypatch.setattr(app_module, "_CONTEXT", None)
         return client
 
+    monkeypatch.setenv(C.ENV_LEASE_SECONDS, "2")  # a short lease, so that the forced failover waits it out fast
     build = {"kind": "build", "service": "ci", "status": "succeeded"}
-    assert post(in_region(PRIMARY), {**build, "id": "before"}).status_code == 201
-    # given us-east-1 is unreachable when the operator fails over (so it cannot be fenced)
+    assert post(in_region(PRIMARY), {**build, "id": "before"}).status_code == 201  # and it holds a lease
+    # given the operator cannot reach us-east-1 when failing over (so it cannot be fenced)
     outage = FaultInjector(rate=1.0, kinds=("dropped_connection",)).attach(regions.table(PRIMARY).client)
     report = fo.failover(regions, DR, force=True, step=lambda _: None)
     outage.detach(regions.table(PRIMARY).client)
+    # then the failover waited out the lease us-east-1 last copied into us-west-2
     assert (report.epoch, report.fenced_old_region) == (1, False)
-    # then the DR region takes writes
+    assert 0 < report.waited_out_lease_seconds <= 2 + C.ROLE_CACHE_SECONDS + C.CLOCK_MARGIN_SECONDS
+    # and the DR region takes writes
     assert post(in_region(DR), {**build, "id": "after"}).status_code == 201
-    # and when us-east-1 returns, it reads the higher epoch from us-west-2 and refuses writes
+    # and us-east-1, its lease over, reads the higher epoch from us-west-2 when it tries to renew,
+    # and refuses writes as the standby
     refused = post(in_region(PRIMARY), {**build, "id": "split"})
     assert refused.status_code == 503 and refused.json_body["error"]["code"] == "standby_region"
     assert client.http.get("/health").json_body["role"] == "standby"
@@ -280,15 +290,18 @@ def test_the_stream_handler_emits_the_lag_as_a_cloudwatch_metric(client, regions
     assert (record["Stage"], record["SourceRegion"]) == (STAGE, PRIMARY)
 
 
-def test_no_failover_record_is_ever_lowered_and_a_lost_race_is_refused(regions) -> None:
-    """A failover that finds a higher epoch already recorded (another operator's failover ran
-    meanwhile) is refused with a message, and the record stays as it was."""
-    now = datetime.now(timezone.utc)
+def test_no_failover_record_is_ever_lowered(regions) -> None:
+    """A fence or a switch is written only over an earlier epoch, or the same epoch naming the same
+    region (a resumed failover writes it again); a renewal only over its own epoch."""
+    now = format_time(datetime.now(timezone.utc))
     control = regions.control(DR)
-    assert control.put_failover(DR, 5, now)
-    assert not control.put_failover(PRIMARY, 3, now)  # lower: refused
-    assert not control.put_failover(PRIMARY, 5, now)  # equal: refused
-    with pytest.raises(fo.FailoverConflict, match="epoch 4 or a later one"):
-        fo._record(regions, DR, PRIMARY, 4, now)
+    assert control.put_failover_record({"active_region": DR, "epoch": 5, "updated_at": now}, not_after=(DR, 5))
+    assert control.put_failover_record({"active_region": DR, "epoch": 5, "updated_at": now}, not_after=(DR, 5))
+    assert not control.put_failover_record({"active_region": PRIMARY, "epoch": 3, "updated_at": now},
+                                           not_after=(PRIMARY, 3))  # lower
+    assert not control.put_failover_record({"active_region": PRIMARY, "epoch": 5, "updated_at": now},
+                                           not_after=(PRIMARY, 5))  # equal, another region
+    assert not control.put_failover_record({"active_region": PRIMARY, "epoch": 5, "updated_at": now},
+                                           same_epoch_of=(PRIMARY, 5))
     record = control.get(C.FAILOVER_SK)
     assert record is not None and (record["active_region"], record["epoch"]) == (DR, 5)
