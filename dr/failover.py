@@ -249,8 +249,9 @@ def _wait_problems(target_record: dict[str, Any] | None, from_region: str, force
                    old_region_down: bool) -> list[str]:
     """Why a failover cannot go ahead while the old region is unreachable."""
     if not force:
+        longest = C.LEASE_SECONDS + C.ROLE_CACHE_SECONDS + C.CLOCK_MARGIN_SECONDS
         return [f"{from_region} cannot be reached, so it cannot be fenced: pass --force to wait out its write "
-                f"lease (at most {C.LEASE_SECONDS} s) before the target takes writes"]
+                f"lease (at most {longest:g} s) before the target takes writes"]
     sole = target_record is not None and int(target_record["epoch"]) >= 1 and \
         target_record["active_region"] == from_region
     if sole and not old_region_down:

@@ -447,7 +447,7 @@ def run(args: argparse.Namespace, started: float) -> int:
     # A write's floor is one request: the conditional write itself. Ours adds, for an event with an
     # id, the read of its identity record that decides created / updated / duplicate / stale; and the
     # read of this region's failover record (its role and lease), at most once per ROLE_CACHE_SECONDS
-    # per function. Before the lease (release 0.2.0) every write also read both regions' failover
+    # per function. Before the lease, every write also read both regions' failover
     # records: two GetItems, one of them across regions.
     write_rows = []
     for label, calls in measured.items():
@@ -459,11 +459,11 @@ def run(args: argparse.Namespace, started: float) -> int:
         before = store + 2
         write_rows.append([label, by_operation(calls), cross, role_reads, store, 1, f"{store / 1:.0f}x",
                            f"{before} (1)", f"{len(calls)}", f"{before / max(len(calls), 1):.1f}x"])
-    print("DynamoDB requests per write: ours vs the floor (one conditional write) and vs 0.2.0 (a fence read "
-          "in both regions on every write)")
+    print("DynamoDB requests per write: ours vs the floor (one conditional write) and vs before the lease (a fence "
+          "read in both regions on every write)")
     print(tabulate(write_rows, headers=["route", "calls by operation", "cross-region", "role reads",
-                                        "store requests", "floor", "store / floor", "0.2.0 (cross-region)",
-                                        "now", "0.2.0 / now"],
+                                        "store requests", "floor", "store / floor", "before (cross-region)",
+                                        "now", "before / now"],
                    colalign=("left", "left", "right", "right", "right", "right", "right", "right", "right",
                              "right")))
     print("(a duplicate writes nothing: its one store request is the read that finds it; an update moves the "
@@ -564,7 +564,7 @@ def run(args: argparse.Namespace, started: float) -> int:
     print(tabulate(rows, headers=["route", "runs", "p50", "p95", "mean", "DynamoDB (moto) p50", "app p50"],
                    colalign=("left", "right", "right", "right", "right", "right", "right")))
     print(f"\nCross-region calls over the {cross_region_posts[1]} timed POSTs: {cross_region_posts[0]} "
-          f"({cross_region_posts[0] / max(cross_region_posts[1], 1):.2f} per POST; 0.2.0: 1 per POST).")
+          f"({cross_region_posts[0] / max(cross_region_posts[1], 1):.2f} per POST; before the lease: 1 per POST).")
     print(f"\nTotal run time {time.perf_counter() - started:.0f} s. "
           f"Checks (page <= 1 MiB, no Scan, same DORA answer): {'OK' if checks_ok and same_answer else 'FAIL'}")
     return 0 if checks_ok and same_answer else 1
