@@ -216,25 +216,19 @@ def parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=cmd_verify)
     commands.add_parser("migrate", parents=[common], help="after upgrading from 0.1.0: identity records for old events"
                         ).set_defaults(run=cmd_migrate)
-    over = commands.add_parser("failover", parents=[common], help="make another region active")
+    moving = argparse.ArgumentParser(add_help=False)  # what failover and failback share
+    moving.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    moving.add_argument("--force", action="store_true",
+                        help="skip the replication-lag preflight; with the old region unreachable, wait out its lease")
+    moving.add_argument("--resume", action="store_true", help="finish a failover that was interrupted")
+    moving.add_argument("--old-region-down", action="store_true",
+                        help="with --force: the old region is down, not just unreachable from here (needed when it "
+                             "became active through a failover, since it then renews its lease alone)")
+    over = commands.add_parser("failover", parents=[common, moving], help="make another region active")
     over.add_argument("--to", required=True, choices=C.REGIONS)
-    over.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    over.add_argument("--force", action="store_true",
-                      help="skip the replication-lag preflight; with the old region unreachable, wait out its lease")
-    over.add_argument("--resume", action="store_true", help="finish a failover that was interrupted")
-    over.add_argument("--old-region-down", action="store_true",
-                      help="with --force: the old region is down, not just unreachable from here (needed when it "
-                           "became active through a failover, since it then renews its lease alone)")
     over.set_defaults(run=cmd_failover)
-    back = commands.add_parser("failback", parents=[common], help="make the primary region active again")
-    back.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    back.add_argument("--force", action="store_true",
-                      help="skip the replication-lag preflight; with the old region unreachable, wait out its lease")
-    back.add_argument("--resume", action="store_true", help="finish a failover that was interrupted")
-    back.add_argument("--old-region-down", action="store_true",
-                      help="with --force: the old region is down, not just unreachable from here (needed when it "
-                           "became active through a failover, since it then renews its lease alone)")
-    back.set_defaults(run=cmd_failback)
+    commands.add_parser("failback", parents=[common, moving], help="make the primary region active again"
+                        ).set_defaults(run=cmd_failback)
     commands.add_parser("resolve-incidents", parents=[common], help="resolve the incidents failovers recorded"
                         ).set_defaults(run=cmd_resolve_incidents)
     secrets = commands.add_parser("sync-secrets", parents=[common],

@@ -105,16 +105,19 @@ class LocalStack:
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
-    def _sync_webhook_secrets(self) -> None:
-        """What an operator runs after deploying both regions (docs/deploying.md)."""
+    def _run_command(self, module: str, args: list[str], log: Path) -> None:
+        """`python -m <module> <args>` against the emulator, as a user runs it against AWS."""
         assert self.emulator is not None
-        log = LOG_DIR / "secrets.log"
         with open(log, "ab") as out:
-            result = subprocess.run([sys.executable, "-m", "dr", "sync-secrets", "--stage", STAGE], cwd=ROOT,
+            result = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
                                     env={**clean_env(), **self.emulator.env(PRIMARY_REGION)}, stdout=out,
                                     stderr=subprocess.STDOUT)
         if result.returncode != 0:
-            raise RuntimeError(f"python -m dr sync-secrets failed; see {log}")
+            raise RuntimeError(f"python -m {module} {' '.join(args)} failed; see {log}")
+
+    def _sync_webhook_secrets(self) -> None:
+        """What an operator runs after deploying both regions (docs/deploying.md)."""
+        self._run_command("dr", ["sync-secrets", "--stage", STAGE], LOG_DIR / "secrets.log")
 
     def _deploy_monitoring(self) -> None:
         """The alarms and dashboards, with the command a user runs against AWS; then the alarms
@@ -122,12 +125,7 @@ class LocalStack:
         assert self.emulator is not None
         log = LOG_DIR / "monitoring.log"
         _step(f"deploying the alarms and dashboards: python -m dashboards deploy --stage {STAGE} (log: {log})")
-        with open(log, "ab") as out:
-            result = subprocess.run([sys.executable, "-m", "dashboards", "deploy", "--stage", STAGE], cwd=ROOT,
-                                    env={**clean_env(), **self.emulator.env(PRIMARY_REGION)}, stdout=out,
-                                    stderr=subprocess.STDOUT)
-        if result.returncode != 0:
-            raise RuntimeError(f"python -m dashboards deploy failed; see {log}")
+        self._run_command("dashboards", ["deploy", "--stage", STAGE], log)
         for region in (PRIMARY_REGION, DR_REGION):
             apply_monitoring_stack_alarms(self.emulator, region, STAGE)
 

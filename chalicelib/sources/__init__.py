@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -67,7 +67,6 @@ class Mapped:
     pushes: tuple[Push, ...] = ()
     heads: tuple[Push, ...] = ()  # a build's head commit: lead time's fallback when no push holds a sha
     ignored: str | None = None  # set when nothing here is recorded: the type and why, as 202 says it
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def ignore(event_type: str, what: str | None = None) -> Mapped:
