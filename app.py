@@ -245,6 +245,14 @@ def health_check(event: CloudWatchEvent) -> dict[str, Any]:
     return jobs.health_check(health_context(), health_probes(lambda_context), utc_now())
 
 
+@app.schedule(Rate(C.READINESS_INTERVAL_HOURS, unit=Rate.HOURS), name=C.READINESS_FUNCTION)
+@logged_run(C.READINESS_FUNCTION)
+def readiness_check(event: Any) -> dict[str, Any]:
+    from chalicelib import jobs
+
+    return jobs.readiness_check(health_context(), utc_now())
+
+
 @app.schedule(Rate(C.DORA_PUBLISH_INTERVAL_MINUTES, unit=Rate.MINUTES), name="publish_dora")
 @logged_run("publish_dora")
 def publish_dora(event: Any) -> dict[str, Any]:

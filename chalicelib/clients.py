@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_route53 import Route53Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
@@ -103,3 +104,8 @@ def codecommit(region: str, profile: Profile, endpoint_url: str | None = None,
 def secretsmanager(region: str, profile: Profile, endpoint_url: str | None = None,
                    **credentials: str) -> SecretsManagerClient:
     return cast("SecretsManagerClient", client("secretsmanager", region, profile, endpoint_url, **credentials))
+
+
+def route53(profile: Profile, endpoint_url: str | None = None, **credentials: str) -> Route53Client:
+    """Route 53 is global: its API lives in us-east-1."""
+    return cast("Route53Client", client("route53", C.PRIMARY_REGION, profile, endpoint_url, **credentials))

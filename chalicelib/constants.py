@@ -114,6 +114,12 @@ ROLE_CACHE_SECONDS: Final = 5.0  # a function re-reads its own failover record a
 CLOCK_MARGIN_SECONDS: Final = 5.0  # what two regions' clocks may disagree by
 ENV_LEASE_SECONDS: Final = "LEASE_SECONDS"  # the local stack's drills shorten the lease
 FAILOVER_INTENT_SK: Final = "failover-intent"  # a failover in progress, in the target region
+LAST_DRILL_SK: Final = "last-drill"  # when `dr drill` last ran, and its verdict (both regions)
+
+# --- Readiness (chalicelib/readiness.py; docs/dr.md#readiness) --------------------------------------
+READINESS_FUNCTION: Final = "readiness_check"  # runs daily in each region
+READINESS_INTERVAL_HOURS: Final = 24
+DRILL_MAX_AGE_DAYS: Final = 90  # a drill (or a real failover) at least this recent, or readiness fails
 
 # --- Replication and health -------------------------------------------------------------------
 RPO_TARGET_SECONDS: Final = 60  # replication lag above this makes deep health fail
@@ -133,8 +139,8 @@ STREAM_BATCH_SIZE: Final = 100
 HEALTH_CHECK_INTERVAL_MINUTES: Final = 5
 HEALTH_CHECK_FUNCTION: Final = "health_check"  # its Lambda name is <app>-<stage>-health_check
 # The app's functions besides the API handler: Lambda names <app>-<stage>-<name>.
-APP_FUNCTIONS: Final = ("health_check", "publish_dora", "record_pipeline_execution", "renew_lease",
-                        "replicate_stream", "replication_sweep")
+APP_FUNCTIONS: Final = ("health_check", "publish_dora", "readiness_check", "record_pipeline_execution",
+                        "renew_lease", "replicate_stream", "replication_sweep")
 HEALTH_PROBE_TIMEOUT_SECONDS: Final = 5.0  # GET /health?deep=true over HTTP
 # The check's own AWS calls give up fast (a hanging table is the finding): about 7 s per call at
 # worst, so a run that meets hanging endpoints still ends inside its 120 s Lambda timeout.

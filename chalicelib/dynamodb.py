@@ -115,6 +115,17 @@ class Table:
     def describe(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.call(self.client.describe_table, TableName=self.name)["Table"])
 
+    def time_to_live(self) -> dict[str, Any]:
+        """The table's TimeToLiveDescription (TimeToLiveStatus, AttributeName)."""
+        answer = self.call(self.client.describe_time_to_live, TableName=self.name)
+        return cast(dict[str, Any], answer["TimeToLiveDescription"])
+
+    def point_in_time_recovery(self) -> str:
+        """ENABLED or DISABLED."""
+        answer = self.call(self.client.describe_continuous_backups, TableName=self.name)
+        description = answer["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+        return str(description.get("PointInTimeRecoveryStatus", "DISABLED"))
+
     # ---- Query and Scan -----------------------------------------------------------------------------
 
     def query(self, **params: Any) -> Page:

@@ -44,6 +44,17 @@ def renew_lease(ctx: Context, now: datetime) -> dict[str, Any]:
     return renewal.as_dict()
 
 
+def readiness_check(ctx: Context, now: datetime) -> dict[str, Any]:
+    """The daily readiness check (chalicelib.readiness), in each region: ReadinessFindings, which
+    the readiness alarm e-mails when it is not 0."""
+    from chalicelib import readiness
+
+    report = readiness.check(readiness.ClientSources(ctx.settings), now)
+    emit({"ReadinessFindings": (len(report.findings), "Count")}, {"Stage": ctx.settings.stage,
+                                                                  "Region": ctx.settings.region})
+    return {"ready": report.ready, "findings": [f.as_dict() for f in report.findings], "notes": report.notes}
+
+
 def sweep(ctx: Context, now: datetime, full: bool = False) -> dict[str, Any]:
     """The scheduled sweep: copy to the peer what the stream missed (active region only)."""
     if ctx.peer is None or not ctx.role().is_active:

@@ -8,7 +8,8 @@
   failback               fail over back to the primary region (us-east-1)
   resolve-incidents      resolve the incidents failovers recorded (a revision with resolved_at now)
   sync-secrets [--check] copy the active region's webhook secrets to the other region (or compare them)
-  drill                  a game day on the local stack: lose us-east-1 under load, fail over, measure
+  readiness              could the DR region take over? the regions compared, heartbeat, last drill
+  drill                  game days on the local stack: an outage, a partition, a failover killed at each step
 
 Exit codes: 0 done; 1 a check failed (differences found, preflight refused, a region unreachable);
 2 bad usage. Against the local stack, pass --endpoint-url (or set AWS_ENDPOINT_URL) as `make up` prints.
@@ -181,6 +182,19 @@ def cmd_sync_secrets(args: argparse.Namespace, regions: Regions) -> int:
     return FAILED if any(r.state == "differs" for r in results) else OK
 
 
+def cmd_readiness(args: argparse.Namespace, regions: Regions) -> int:
+    from chalicelib import readiness
+
+    report = readiness.check(regions, now())
+    lines = [f"stage {args.stage}: " + ("ready: the regions match, replication is current, and the last drill "
+                                        "is recent" if report.ready else f"{len(report.findings)} finding(s)")]
+    if report.findings:
+        lines.append(tabulate([[f.check, f.message] for f in report.findings], headers=["check", "finding"]))
+    lines += [f"note: {note}" for note in report.notes]
+    emit(args, report.as_dict(), "\n\n".join(lines))
+    return OK if report.ready else FAILED
+
+
 def cmd_drill(args: argparse.Namespace, regions: Regions) -> int:
     from dr import drill
 
@@ -188,13 +202,13 @@ def cmd_drill(args: argparse.Namespace, regions: Regions) -> int:
         print("the drill runs against the local stack: pass --endpoint-url (or set AWS_ENDPOINT_URL)",
               file=sys.stderr)
         return USAGE
-    result = drill.run_drill(regions, args.primary_url, args.standby_url, regions.endpoint_url, rate=args.rate,
-                             warmup=args.warmup, say=lambda line: print(line, file=sys.stderr))
-    emit(args, result.as_dict(), drill.format_result(result))
-    passed = (result.rto_seconds is not None and result.rto_seconds < C.RTO_TARGET_SECONDS
-              and result.rpo_seconds < C.RPO_TARGET_SECONDS and result.fenced_primary_refused_write
-              and result.differences_after_failback == 0)
-    return OK if passed else FAILED
+    chosen = args.scenario or ["outage"]
+    scenarios = list(drill.SCENARIOS) if "all" in chosen else list(dict.fromkeys(chosen))
+    urls = drill.Urls(args.global_url, args.primary_url, args.standby_url, regions.endpoint_url)
+    report = drill.run_drill(regions, urls, scenarios, rate=args.rate, warmup=args.warmup,
+                             say=lambda line: print(line, file=sys.stderr))
+    emit(args, report.as_dict(), drill.format_report(report))
+    return OK if report.passed else FAILED
 
 
 def parser() -> argparse.ArgumentParser:
@@ -235,12 +249,17 @@ def parser() -> argparse.ArgumentParser:
                                   help="copy the active region's webhook secrets to the other region")
     secrets.add_argument("--check", action="store_true", help="only compare; exit 1 when a secret differs")
     secrets.set_defaults(run=cmd_sync_secrets)
+    commands.add_parser("readiness", parents=[common], help="could the DR region take over? both regions compared"
+                        ).set_defaults(run=cmd_readiness)
     game = commands.add_parser("drill", parents=[common], help="game day on the local stack: lose us-east-1")
+    game.add_argument("--scenario", action="append", choices=["outage", "partition", "crash", "all"],
+                      help="outage (the default), partition, crash, or all; give it more than once for several")
+    game.add_argument("--global-url", default="http://127.0.0.1:8002", help="the Global API, the clients' URL")
     game.add_argument("--primary-url", default="http://127.0.0.1:8000")
     game.add_argument("--standby-url", default="http://127.0.0.1:8001")
     game.add_argument("--rate", type=float, default=10.0, help="writes per second during the drill")
     game.add_argument("--warmup", type=float, default=5.0, help="seconds of writes before the outage")
-    game.set_defaults(run=cmd_drill)
+    game.set_defaults(run=cmd_drill, scenario=None)
     return root
 
 

@@ -12,8 +12,9 @@ the active region's write lease (chalicelib/lease.py). A failover to region T fr
      cached role expires, ROLE_CACHE_SECONDS); if O cannot be reached, wait out its lease instead, as
      last recorded in T (O cannot renew it without reading T, where the intent now is);
   4. final sweep: if O answers, copy what it still holds that T lacks;
-  5. switch: T's record gets the new epoch naming T, with a lease, and `sole` (its peer is fenced, so
-     it renews its lease even when O is gone);
+  5. switch: T's record gets the new epoch naming T, with a lease; when T is the DR region, also
+     `sole` (its peer is fenced, so it renews its lease even when O is gone); a failback leaves the
+     primary renewing through its peer, as before any failover;
   6. notify the alert topic (once), and record an incident event in T (its id is the epoch's);
   7. done: the intent is marked done.
 """
@@ -205,8 +206,11 @@ def failover(regions: Regions, to_region: str, force: bool = False, step: Step =
     if stop:
         return report
     lease_until = format_time(now() + timedelta(seconds=regions.settings(to_region).lease_seconds))
-    switch: dict[str, Value] = {"active_region": to_region, "epoch": epoch, "lease_until": lease_until, "sole": 1,
-              "updated_at": format_time(now())}
+    # The DR region, made active in a disaster, renews alone: it must stay active when the old region
+    # disappears. A failback makes the primary an ordinary primary again, renewing through its peer.
+    switch: dict[str, Value] = {"active_region": to_region, "epoch": epoch, "lease_until": lease_until,
+                                "sole": int(to_region != regions.settings(to_region).primary_region),
+                                "updated_at": format_time(now())}
     if not target.put_failover_record(switch, not_after=(to_region, epoch)):
         raise FailoverConflict(f"{to_region} holds an epoch later than {epoch}: another failover ran; "
                                f"see python -m dr status")
@@ -253,7 +257,7 @@ def _wait_problems(target_record: dict[str, Any] | None, from_region: str, force
         return [f"{from_region} cannot be reached, so it cannot be fenced: pass --force to wait out its write "
                 f"lease (at most {longest:g} s) before the target takes writes"]
     sole = target_record is not None and int(target_record["epoch"]) >= 1 and \
-        target_record["active_region"] == from_region
+        target_record["active_region"] == from_region and from_region != C.PRIMARY_REGION
     if sole and not old_region_down:
         return [f"{from_region} became active through a failover (epoch {target_record['epoch']}), so it renews "  # type: ignore[index]
                 f"its lease without reaching this region, and waiting cannot fence it. Fail over only when "

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from chalicelib import clients, names
+from chalicelib import clients, global_endpoint, names
 from ops.stacks import deploy_stack, stack_outputs
 from ops.templates import REGIONAL_TEMPLATE, ROOT, load_template, parameter_values, resolve
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_route53 import Route53Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
@@ -88,6 +89,9 @@ class Emulator:
     def sns(self, region: str) -> SNSClient:
         return clients.sns(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
 
+    def route53(self) -> Route53Client:
+        return clients.route53("operator", self.endpoint, **EMULATOR_CREDENTIALS)
+
     def secretsmanager(self, region: str) -> SecretsManagerClient:
         return clients.secretsmanager(region, "operator", self.endpoint, **EMULATOR_CREDENTIALS)
 
@@ -143,6 +147,45 @@ def _apply_skipped_secrets(emulator: Emulator, region: str, stage: str) -> None:
                              Tags=props.get("Tags", []))
         except sm.exceptions.ResourceExistsException:
             pass
+
+
+def local_rest_api_id(region: str) -> str:
+    """The stand-in for the id of the app's REST API in a region: `chalice local` has none."""
+    return "local" + region.replace("-", "")
+
+
+def apply_global_endpoint(emulator: Emulator, region: str, stage: str, zone_id: str, domain: str,
+                          primary_region: str) -> str:
+    """The global endpoint's health check and failover record for one region, as dr/regional.yaml
+    declares them with HostedZoneId, DomainName and RestApiId set. moto's CloudFormation cannot
+    deploy them (it has no ACM certificate or API Gateway domain name, whose RegionalDomainName the
+    record names), so they are created here from the template's own properties. Returns the health
+    check's id; running it again changes nothing."""
+    template = load_template(REGIONAL_TEMPLATE)
+    params = {"Stage": stage, "HostedZoneId": zone_id, "DomainName": domain, "RestApiId": local_rest_api_id(region),
+              "PrimaryRegion": primary_region}
+    scope = parameter_values(template, params, region)
+    resources = template["Resources"]
+    check = resolve(resources["ApiHealthCheck"]["Properties"], scope)
+    route53 = emulator.route53()
+    existing = global_endpoint.health_checks(route53, stage).get(region)
+    if existing is not None:
+        created = existing.id
+    else:
+        created = route53.create_health_check(CallerReference=f"{stage}-{region}-{domain}",
+                                              HealthCheckConfig=check["HealthCheckConfig"])["HealthCheck"]["Id"]
+        route53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=created,
+                                         AddTags=check["HealthCheckTags"])
+    record = dict(resources["ApiFailoverRecord"]["Properties"])
+    record.pop("ResourceRecords"), record.pop("Failover"), record.pop("HealthCheckId")  # GetAtt, If and a Ref
+    record = resolve(record, scope)
+    record.pop("HostedZoneId")
+    record.update(TTL=int(record["TTL"]), HealthCheckId=created, Failover="PRIMARY" if region == primary_region
+                  else "SECONDARY", ResourceRecords=[{"Value": f"d-{local_rest_api_id(region)}.execute-api.{region}."
+                                                               f"{scope['AWS::URLSuffix']}"}])
+    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
+        "Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]})
+    return str(created)
 
 
 def deploy_all(emulator: Emulator, stage: str, regions: tuple[str, ...]) -> dict[str, dict[str, str]]:

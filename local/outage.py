@@ -1,34 +1,43 @@
 """A region switch in front of the emulator: forwards every AWS request to moto's server, except
-those signed for a region (or one service of a region) that has been "taken away", which get their
-connection dropped, as an unreachable regional endpoint does. Everything in the local stack talks to
-AWS through it.
+those it has been told to drop, whose connection it closes unanswered, as an unreachable regional
+endpoint does. Everything in the local stack talks to AWS through it.
 
-    POST   /_outage/us-east-1            take us-east-1 away
+Each request says which region it is for (its SigV4 credential scope) and who sends it: the
+access key id. The local stack gives each region's app and workers the key `app-<region>`
+(`caller_key`); the operator's commands and the tests use any other.
+
+    POST   /_outage/us-east-1            take us-east-1 away from everyone
     POST   /_outage/us-east-1/dynamodb   take only DynamoDB in us-east-1 away (the table is unavailable)
-    DELETE /_outage/us-east-1[/SERVICE]  bring it back
+    POST   /_outage/us-east-1?from=KEY   take us-east-1 away from the callers with that access key only
+                                         (an operator who cannot reach the region, while clients can)
+    POST   /_outage/partition            cut the regions off from each other: each region's app and
+                                         workers lose the other region; clients and the operator
+                                         still reach both
+    DELETE /_outage/...                  the same paths: bring it back
     GET    /_outage                      what is away (JSON list)
 """
 from __future__ import annotations
 
-import http.client
 import json
 import re
-import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlsplit
 
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
-_CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
+from local.proxy import RelayServer, drop, read_body, relay, reply
 
-
-class UpstreamError(Exception):
-    """The emulator behind the switch failed a forwarded request (printed, unlike a client going away)."""
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
+PARTITION = "partition"
+_APP_KEY_PREFIX = "app-"
 
 
-class RegionSwitch(ThreadingHTTPServer):
-    daemon_threads = True
+def caller_key(region: str) -> str:
+    """The access key id of a region's app and workers: how the switch knows who calls."""
+    return f"{_APP_KEY_PREFIX}{region}"
+
+
+class RegionSwitch(RelayServer):
+    thread_name = "region-switch"
 
     def __init__(self, port: int, upstream: str) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
@@ -37,22 +46,17 @@ class RegionSwitch(ThreadingHTTPServer):
         self.down: set[str] = set()
         self._lock = threading.Lock()
 
-    def set_down(self, region: str, down: bool) -> None:
+    def set_down(self, scope: str, down: bool) -> None:
         with self._lock:
-            (self.down.add if down else self.down.discard)(region)
+            (self.down.add if down else self.down.discard)(scope)
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client that went away mid-connection (reset, closed while we wrote) is routine: every
-        client of the stack drops its keep-alive connections when it stops. Anything else, the
-        emulator's failures (UpstreamError) among them, is printed as socketserver does."""
-        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
-            return
-        super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="region-switch", daemon=True)
-        thread.start()
-        return thread
+    def drops(self, key: str, region: str, service: str) -> bool:
+        """Whether a request signed with `key` for `service` in `region` goes unanswered."""
+        down = self.down
+        if region in down or f"{region}/{service}" in down or f"{region} from {key}" in down:
+            return True
+        caller = key.removeprefix(_APP_KEY_PREFIX) if key.startswith(_APP_KEY_PREFIX) else None
+        return PARTITION in down and caller is not None and caller != region
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -63,46 +67,26 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _control(self) -> bool:
-        if not self.path.startswith("/_outage"):
+        url = urlsplit(self.path)
+        if not url.path.startswith("/_outage"):
             return False
-        region = self.path.removeprefix("/_outage").strip("/")
-        if self.command in ("POST", "DELETE") and region:
-            self.server.set_down(region, self.command == "POST")
-        body = json.dumps(sorted(self.server.down)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        scope = url.path.removeprefix("/_outage").strip("/")
+        callers = parse_qs(url.query).get("from")
+        if callers:
+            scope = f"{scope} from {callers[0]}"
+        if self.command in ("POST", "DELETE") and scope:
+            self.server.set_down(scope, self.command == "POST")
+        reply(self, 200, json.dumps(sorted(self.server.down)).encode())
         return True
 
     def _forward(self) -> None:
         if self._control():
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        scope = _SCOPE.search(self.headers.get("Authorization", ""))
-        if scope and (scope.group(1) in self.server.down or f"{scope.group(1)}/{scope.group(2)}" in self.server.down):
-            self.close_connection = True  # the region is unreachable: no answer at all
-            self.connection.close()
+        body = read_body(self)
+        signed = _CREDENTIAL.search(self.headers.get("Authorization", ""))
+        if signed and self.server.drops(*signed.groups()):
+            drop(self)  # the region is unreachable: no answer at all
             return
-        upstream = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-        try:
-            upstream.request(self.command, self.path, body=body, headers=headers)
-            response = upstream.getresponse()
-            payload = response.read()
-        except (OSError, http.client.HTTPException) as error:  # the client gets no answer, as from a dead endpoint
-            upstream.close()
-            raise UpstreamError(f"the emulator at {self.server.upstream_host}:{self.server.upstream_port} "
-                                f"failed {self.command} {self.path}: {error!r}") from error
-        self.send_response(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-        upstream.close()
+        relay(self, self.server.upstream_host, self.server.upstream_port, body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _forward

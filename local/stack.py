@@ -15,24 +15,28 @@ from types import FrameType
 
 import requests
 
-from chalicelib import names
-from chalicelib.constants import DR_REGION, PRIMARY_REGION, WEBHOOK_SOURCES
+from chalicelib import global_endpoint, names
+from chalicelib.constants import DR_REGION, ENV_LEASE_SECONDS, PRIMARY_REGION, WEBHOOK_SOURCES
 from dashboards.report import write_report
 from local.alert_console import QUEUE_NAME, AlertConsole
 from local.cloudwatch import apply_monitoring_stack_alarms
 from local.demo import load_demo_data
 from local.emf import EmfForwarder
-from local.emulator import Emulator, clean_env, deploy_all
+from local.emulator import Emulator, apply_global_endpoint, clean_env, deploy_all
+from local.global_api import GlobalApi
 from local.harness import Inbox, free_port
-from local.outage import RegionSwitch
+from local.outage import RegionSwitch, caller_key
 from ops.api import Api
-from ops.templates import ROOT
+from ops.templates import REGIONAL_TEMPLATE, ROOT, load_template
 
 STAGE = "dev"  # the primary's stage; the standby runs its DR twin, dev-dr
 LOG_DIR = ROOT / ".local-stack"
 REPORT_FILE = LOG_DIR / "report.html"  # the demo team's DORA report (python -m dashboards report)
 DEMO_REPORT_TEAM = "storefront"
 STATE_FILE = LOG_DIR / "stack.json"  # how to reach the running stack: `python -m local run` reads it
+# The global endpoint's hosted zone and name in the emulator (dr/regional.yaml's HostedZoneId, DomainName).
+HOSTED_ZONE = "devops-metrics.test"
+GLOBAL_DOMAIN = f"api.{HOSTED_ZONE}"
 
 
 @dataclass
@@ -40,12 +44,16 @@ class LocalStack:
     moto_port: int = 5000
     primary_port: int = 8000
     standby_port: int = 8001
+    global_port: int = 8002
     demo_data: bool = True
     emulator: Emulator | None = None  # what everything talks to: the region switch in front of moto
     backend: Emulator | None = None  # moto's server itself
     switch: RegionSwitch | None = None
     sweep_every: float = 60.0
     health_every: float = 60.0
+    endpoint_check_every: float | None = None  # the Global API's health checks; None: their RequestInterval
+    lease_seconds: float | None = None  # None: the app's own (chalicelib.constants.LEASE_SECONDS)
+    global_api: GlobalApi | None = None
     console: AlertConsole | None = None
     forwarder: EmfForwarder | None = None
     apps: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -60,6 +68,10 @@ class LocalStack:
     def standby_url(self) -> str:
         return f"http://127.0.0.1:{self.standby_port}"
 
+    @property
+    def global_url(self) -> str:
+        return f"http://127.0.0.1:{self.global_port}"
+
     def start(self) -> None:
         LOG_DIR.mkdir(exist_ok=True)
         _step(f"starting moto's server behind a region switch on port {self.moto_port} "
@@ -73,6 +85,7 @@ class LocalStack:
         _step(f"created the webhook secrets ({names.webhook_secret(STAGE, '<source>')}) in both regions; "
               f"python -m dr sync-secrets gives {DR_REGION} the values of {PRIMARY_REGION}")
         self._sync_webhook_secrets()
+        self._create_global_endpoint()
         self._deploy_monitoring()
         for region, port in ((PRIMARY_REGION, self.primary_port), (DR_REGION, self.standby_port)):
             stage = names.chalice_stage(STAGE, region)
@@ -81,23 +94,55 @@ class LocalStack:
             self.apps[region] = self._start_app(region, stage, port)
         for region, url in ((PRIMARY_REGION, self.primary_url), (DR_REGION, self.standby_url)):
             self._wait_healthy(region, url)
+        self._start_global_api()
         self._start_alert_console()
         self._start_metrics_forwarder()
         for region in (PRIMARY_REGION, DR_REGION):
             _step(f"starting the stream poller and scheduler for {region} "
                   f"(log: {LOG_DIR / f'workers-{region}.log'})")
             self.workers[region] = self._start_workers(region)
-        STATE_FILE.write_text(json.dumps({region: {"env": self._worker_env(region), "args": self._worker_args(region)}
-                                          for region in (PRIMARY_REGION, DR_REGION)}, indent=2))
+        STATE_FILE.write_text(json.dumps({"global_url": self.global_url, **{
+            region: {"env": self._worker_env(region), "args": self._worker_args(region)}
+            for region in (PRIMARY_REGION, DR_REGION)}}, indent=2))
         if self.demo_data:
-            count = load_demo_data(self.primary_url, datetime.now(timezone.utc))
+            count = load_demo_data(self.global_url, datetime.now(timezone.utc))
             _step(f"loaded {count} demo events through POST /metrics, and two teams (GET /teams)")
             report = write_report(Api(self.primary_url), {"team": DEMO_REPORT_TEAM}, REPORT_FILE)
             _step(f"wrote the DORA report of the team {DEMO_REPORT_TEAM}: {report} (open it in a browser)")
 
-    def _start_app(self, region: str, stage: str, port: int) -> subprocess.Popen[bytes]:
+    def _region_env(self, region: str) -> dict[str, str]:
+        """What a region's app and workers run with: the emulator, the region's own access key (so
+        the region switch can cut them off from the other region), and the lease length."""
         assert self.emulator is not None
-        env = {**clean_env(), **self.emulator.env(region), "AWS_XRAY_SDK_ENABLED": "false"}
+        env = {**self.emulator.env(region), "AWS_ACCESS_KEY_ID": caller_key(region), "AWS_XRAY_SDK_ENABLED": "false"}
+        if self.lease_seconds is not None:
+            env[ENV_LEASE_SECONDS] = f"{self.lease_seconds:g}"
+        return env
+
+    def _create_global_endpoint(self) -> None:
+        """The hosted zone, and each region's health check and failover record (dr/regional.yaml)."""
+        assert self.emulator is not None
+        route53 = self.emulator.route53()
+        zone = route53.create_hosted_zone(Name=HOSTED_ZONE + ".", CallerReference=f"local-{time.time()}")
+        zone_id = zone["HostedZone"]["Id"].rsplit("/", 1)[-1]
+        for region in (PRIMARY_REGION, DR_REGION):
+            apply_global_endpoint(self.emulator, region, STAGE, zone_id, GLOBAL_DOMAIN, PRIMARY_REGION)
+        _step(f"created the global endpoint {GLOBAL_DOMAIN}: a Route 53 failover record per region "
+              f"(PRIMARY {PRIMARY_REGION}, SECONDARY {DR_REGION}), each with a health check on /health")
+
+    def _start_global_api(self) -> None:
+        assert self.emulator is not None
+        route53 = self.emulator.route53()
+        stage = load_template(REGIONAL_TEMPLATE)["Parameters"]["ApiStage"]["Default"]
+        self.global_api = GlobalApi(self.global_port, lambda: global_endpoint.find(route53, STAGE),
+                                    {PRIMARY_REGION: self.primary_url, DR_REGION: self.standby_url}, stage,
+                                    self.endpoint_check_every)
+        self.global_api.start()
+        _step(f"serving {GLOBAL_DOMAIN} as the Global API on {self.global_url}: it forwards to the region its "
+              f"records and health checks choose ({self.global_api.region} now)")
+
+    def _start_app(self, region: str, stage: str, port: int) -> subprocess.Popen[bytes]:
+        env = {**clean_env(), **self._region_env(region)}
         log = open(LOG_DIR / f"app-{region}.log", "ab")
         chalice = str(Path(sys.executable).parent / "chalice")
         return subprocess.Popen(
@@ -150,7 +195,7 @@ class LocalStack:
     def _worker_env(self, region: str) -> dict[str, str]:
         assert self.emulator is not None
         url = self.primary_url if region == PRIMARY_REGION else self.standby_url
-        return {**self.emulator.env(region), "AWS_XRAY_SDK_ENABLED": "false", "APP_STAGE": STAGE,
+        return {**self._region_env(region), "APP_STAGE": STAGE,
                 "TABLE_NAME": self.outputs[region]["TableName"], "HEALTH_CHECK_URL": url,
                 "ALERT_TOPIC_ARN": self.outputs[region]["AlertTopicArn"]}
 
@@ -193,6 +238,8 @@ class LocalStack:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if self.global_api is not None:
+            self.global_api.stop()
         if self.switch is not None:
             self.switch.shutdown()
             self.switch.server_close()
@@ -200,7 +247,7 @@ class LocalStack:
             self.backend.stop()
 
     def _webhook_lines(self) -> str:
-        return "\n".join(f"  {source:<10} {self.primary_url}/webhooks/{source:<10}  secret "
+        return "\n".join(f"  {source:<10} {self.global_url}/webhooks/{source:<10}  secret "
                          f"{names.webhook_secret(STAGE, source)}" for source in WEBHOOK_SOURCES)
 
     def banner(self) -> str:
@@ -210,18 +257,19 @@ class LocalStack:
         return f"""
 DevOps Metrics is running locally.
 
+  Global API   ({GLOBAL_DOMAIN})   {self.global_url}   <- use this one: it follows the active region
   Primary API  ({PRIMARY_REGION}, active)   {self.primary_url}
   Standby API  ({DR_REGION}, standby)  {self.standby_url}
   AWS emulator (moto, all regions)   {endpoint}
   Table (both regions)               {table}
   Alert topic ({PRIMARY_REGION})           {self.outputs[PRIMARY_REGION]['AlertTopicArn']}
 
-Try it:
-  curl -s {self.primary_url}/health
-  curl -s -X POST {self.primary_url}/metrics -H 'Content-Type: application/json' \\
+Try it (the Global API answers from the active region, named in its X-Served-By-Region header):
+  curl -s {self.global_url}/health
+  curl -s -X POST {self.global_url}/metrics -H 'Content-Type: application/json' \\
        -d '{{"kind": "deployment", "service": "checkout", "status": "success", "id": "my-first-deploy"}}'
-  curl -s '{self.primary_url}/metrics?service=checkout&kind=deployment&limit=5'
-  curl -s '{self.primary_url}/metrics/summary?service=checkout&days=30'
+  curl -s '{self.global_url}/metrics?service=checkout&kind=deployment&limit=5'
+  curl -s '{self.global_url}/metrics/summary?service=checkout&days=30'
   curl -s -X POST {self.standby_url}/metrics -H 'Content-Type: application/json' \\
        -d '{{"kind": "build", "service": "checkout", "status": "succeeded"}}'   # 503: the standby is read-only
 
@@ -239,10 +287,14 @@ replication sweep runs every {self.sweep_every:g} s. DR operations (dr/RUNBOOK.m
   AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
     .venv/bin/python -m dr status
 
-Take a region away (its AWS endpoint stops answering) and bring it back:
+Take a region away (its AWS endpoint stops answering), or cut the regions off from each other
+(a partition: clients and the operator still reach both), and bring it back:
   curl -s -X POST {endpoint}/_outage/us-east-1
   curl -s -X DELETE {endpoint}/_outage/us-east-1
-A whole game day (write load, outage, failover, failback, with detection time, RTO and RPO):
+  curl -s -X POST {endpoint}/_outage/partition
+  curl -s -X DELETE {endpoint}/_outage/partition
+A whole game day (write load through the Global API, outage, failover, failback, with detection
+time, RTO and RPO; --scenario partition and --scenario crash for the others):
   AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
     .venv/bin/python -m dr drill
 
@@ -320,13 +372,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="up: start the local stack in the foreground; run HANDLER: run a scheduled handler "
                              "of the running stack once, now; send-webhook SOURCE FILE: a signed delivery "
                              "(python -m local send-webhook --help)")
-    parser.add_argument("handler", nargs="?", choices=["health_check", "replication_sweep", "publish_dora"],
+    parser.add_argument("handler", nargs="?", choices=["health_check", "replication_sweep", "publish_dora",
+                                                       "readiness_check"],
                         help="with run: the scheduled handler")
     parser.add_argument("--region", default=PRIMARY_REGION, choices=[PRIMARY_REGION, DR_REGION],
                         help="with run: the region whose handler runs (default us-east-1)")
     parser.add_argument("--moto-port", type=int, default=5000, help="port of moto's server (default 5000)")
     parser.add_argument("--port", type=int, default=8000, help="port of the primary API (default 8000)")
     parser.add_argument("--standby-port", type=int, default=8001, help="port of the standby API (default 8001)")
+    parser.add_argument("--global-port", type=int, default=8002,
+                        help="port of the Global API, which follows the active region (default 8002)")
+    parser.add_argument("--endpoint-check-every", type=float,
+                        help="seconds between the Global API's health checks of each region (default: their "
+                             "RequestInterval in dr/regional.yaml, 10)")
+    parser.add_argument("--lease-seconds", type=float,
+                        help="the active region's write lease (default: the app's, 150); drills shorten it")
     parser.add_argument("--no-demo-data", action="store_true", help="start with empty tables")
     parser.add_argument("--sweep-every", type=float, default=60.0,
                         help="seconds between replication sweeps (default 60; AWS runs them every 300)")
@@ -335,10 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         if not args.handler:
-            parser.error("run needs a handler: health_check, replication_sweep or publish_dora")
+            parser.error("run needs a handler: health_check, replication_sweep, publish_dora or readiness_check")
         return run_once(args.handler, args.region)
-    stack = LocalStack(args.moto_port, args.port, args.standby_port, demo_data=not args.no_demo_data,
-                       sweep_every=args.sweep_every, health_every=args.health_every)
+    stack = LocalStack(args.moto_port, args.port, args.standby_port, args.global_port,
+                       demo_data=not args.no_demo_data, sweep_every=args.sweep_every, health_every=args.health_every,
+                       endpoint_check_every=args.endpoint_check_every, lease_seconds=args.lease_seconds)
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

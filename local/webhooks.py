@@ -97,6 +97,7 @@ def main(source: str, path: Path, event: str | None, recent: bool, query: str, s
         return 2
     if recent and (latest := latest_time(payload)) is not None:
         payload = shift_times(payload, datetime.now(timezone.utc) - timedelta(seconds=1) - latest)
-    response = send(env["HEALTH_CHECK_URL"], env["AWS_ENDPOINT_URL"], source, event, payload, query)
+    url = state.get("global_url", env["HEALTH_CHECK_URL"])
+    response = send(url, env["AWS_ENDPOINT_URL"], source, event, payload, query)
     print(f"{response.status_code} {response.text}")
     return 0 if response.status_code < 400 else 1

@@ -54,7 +54,7 @@ def poll_stream(app_module: ModuleType, region: str, stream_arn: str, stop: thre
         stop.wait(interval)
 
 
-SCHEDULED = ("replication_sweep", "health_check", "publish_dora", "renew_lease")
+SCHEDULED = ("replication_sweep", "health_check", "publish_dora", "renew_lease", "readiness_check")
 
 
 def run_scheduled(app_module: ModuleType, region: str, handler: str) -> dict[str, Any]:
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between DORA metric publications (AWS: 3600)")
     parser.add_argument("--lease-every", type=float, default=20.0,
                         help="seconds between lease renewals (AWS: 60)")
+    parser.add_argument("--readiness-every", type=float, default=3600.0,
+                        help="seconds between readiness checks (AWS: one a day)")
     parser.add_argument("--poll-every", type=float, default=0.2, help="seconds between stream polls")
     parser.add_argument("--once", choices=SCHEDULED, help="run this scheduled handler once, print its result, exit")
     args = parser.parse_args(argv)
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                *(threading.Thread(target=run_schedule, args=(app_module, args.region, handler, stop, every),
                                   daemon=True)
                  for handler, every in (("replication_sweep", args.sweep_every), ("health_check", args.health_every),
-                                        ("publish_dora", args.dora_every), ("renew_lease", args.lease_every)))]
+                                        ("publish_dora", args.dora_every), ("renew_lease", args.lease_every),
+                                        ("readiness_check", args.readiness_every)))]
     for thread in threads:
         thread.start()
     log_event("INFO", "started", worker="all", stream=args.stream_arn, sweep_every=args.sweep_every,

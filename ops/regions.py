@@ -17,6 +17,8 @@ from ops.stacks import stack_outputs
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_route53 import Route53Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
 
@@ -65,6 +67,12 @@ class Regions:
 
     def sns(self, region: str) -> SNSClient:
         return clients.sns(region, "operator", self.endpoint_url)
+
+    def lambda_(self, region: str) -> LambdaClient:
+        return clients.lambda_(region, "operator", self.endpoint_url)
+
+    def route53(self) -> Route53Client:
+        return clients.route53("operator", self.endpoint_url)
 
     def secretsmanager(self, region: str) -> SecretsManagerClient:
         return clients.secretsmanager(region, "operator", self.endpoint_url)

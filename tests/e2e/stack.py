@@ -17,9 +17,10 @@ class StackProcess:
     """`make up ARGS=...`; ports are picked free unless `default_ports`."""
 
     def __init__(self, extra_args: str = "", default_ports: bool = False) -> None:
-        self.moto, self.primary, self.standby = (5000, 8000, 8001) if default_ports else (
-            free_port(), free_port(), free_port())
-        ports = "" if default_ports else f"--moto-port {self.moto} --port {self.primary} --standby-port {self.standby}"
+        self.moto, self.primary, self.standby, self.global_ = (5000, 8000, 8001, 8002) if default_ports else (
+            free_port(), free_port(), free_port(), free_port())
+        ports = "" if default_ports else (f"--moto-port {self.moto} --port {self.primary} --standby-port "
+                                          f"{self.standby} --global-port {self.global_}")
         self.output: list[str] = []
         self.process = subprocess.Popen(
             ["make", "up", f"ARGS={ports} {extra_args}".strip()], cwd=ROOT, stdout=subprocess.PIPE,
@@ -36,6 +37,10 @@ class StackProcess:
     @property
     def standby_url(self) -> str:
         return f"http://127.0.0.1:{self.standby}"
+
+    @property
+    def global_url(self) -> str:
+        return f"http://127.0.0.1:{self.global_}"
 
     @property
     def endpoint(self) -> str:

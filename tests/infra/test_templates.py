@@ -84,7 +84,9 @@ def test_table_permissions_name_the_stage_table_in_both_regions_only(stage: str)
 TABLE_ACTIONS = {
     "batch_get_item": "dynamodb:BatchGetItem",  # identity records, the sweep's version check, replica copies
     "batch_write_item": "dynamodb:BatchWriteItem",  # the sweep's copies
-    "describe_table": "dynamodb:DescribeTable",  # deep health
+    "describe_table": "dynamodb:DescribeTable",  # deep health, readiness
+    "describe_time_to_live": "dynamodb:DescribeTimeToLive",  # readiness
+    "describe_continuous_backups": "dynamodb:DescribeContinuousBackups",  # readiness (point-in-time recovery)
     "get_item": "dynamodb:GetItem",  # failover records, one event, control items
     "put_item": "dynamodb:PutItem",  # replication's conditional puts, control items, heartbeats
     "transact_write_items": "dynamodb:PutItem",  # events and their identity records, deletes (tombstones)
@@ -114,13 +116,21 @@ def test_the_template_creates_one_secret_per_webhook_source_named_as_the_app_rea
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_functions_may_read_exactly_their_stage_webhook_secrets_in_their_own_region(stage: str) -> None:
+    """Their values in their own region only; that they exist (readiness), in both regions."""
     region = "us-west-2" if stage.endswith("-dr") else "us-east-1"
+    table_stage = STAGE_TABLE[stage].split("-")[-1]
+
+    def secret_arns(*regions: str) -> set[str]:  # a secret's ARN ends in -<six random characters>
+        return {f"arn:aws:secretsmanager:{r}:*:secret:{names.webhook_secret(table_stage, s)}-??????"
+                for r in regions for s in C.WEBHOOK_SOURCES}
+
     reads = [s for s in statements(stage) if any(a.startswith("secretsmanager:") for a in s["Action"])]
-    assert [s["Action"] for s in reads] == [["secretsmanager:GetSecretValue"]]
-    # a secret's ARN ends in -<six random characters>
-    assert set(reads[0]["Resource"]) == {
-        f"arn:aws:secretsmanager:{region}:*:secret:{names.webhook_secret(STAGE_TABLE[stage].split('-')[-1], s)}-??????"
-        for s in C.WEBHOOK_SOURCES}
+    values = [s for s in reads if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert [s["Action"] for s in values] == [["secretsmanager:GetSecretValue"]]
+    assert set(values[0]["Resource"]) == secret_arns(region)
+    (described,) = [s for s in reads if s not in values]
+    assert [a for a in described["Action"] if a.startswith("secretsmanager:")] == ["secretsmanager:DescribeSecret"]
+    assert {r for r in described["Resource"] if ":secretsmanager:" in r} == secret_arns(*REGIONS)
 
 
 def test_config_declares_the_three_stages_with_their_own_policy() -> None:
@@ -256,7 +266,7 @@ def test_the_package_has_every_function_of_the_app(packaged: dict[str, Path]) ->
     template = json.loads((packaged["prod"] / "sam.json").read_text())
     functions = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
     assert functions == {"APIHandler", "ReplicateStream", "ReplicationSweep", "RecordPipelineExecution",
-                         "HealthCheck", "PublishDora", "RenewLease"}
+                         "HealthCheck", "PublishDora", "RenewLease", "ReadinessCheck"}
     stream = template["Resources"]["ReplicateStream"]["Properties"]["Events"]
     assert next(iter(stream.values()))["Properties"]["StartingPosition"] == "TRIM_HORIZON"
 

@@ -106,6 +106,26 @@ def test_a_region_made_active_by_a_failover_renews_alone_when_the_old_one_is_gon
     assert role(regions, DR, NOW + timedelta(minutes=11)).writable
 
 
+def test_after_a_failback_the_primary_renews_only_through_its_peer_again(regions) -> None:
+    """Only the DR region renews alone: a failback leaves the primary as it was before any failover,
+    so a forced failover away from a primary cut off from everything waits out its lease."""
+    renew(regions, PRIMARY, NOW)
+    fo.failover(regions, DR, force=True, step=quiet, sleep=no_wait, now=lambda: NOW)
+    fo.failover(regions, PRIMARY, force=True, step=quiet, sleep=no_wait, now=lambda: NOW)
+    assert not (regions.control(PRIMARY).get(C.FAILOVER_SK) or {}).get("sole")
+    assert renew(regions, PRIMARY, NOW + timedelta(minutes=1)).renewed
+    cut = unreachable(regions, DR)
+    held = renew(regions, PRIMARY, NOW + timedelta(minutes=2))
+    cut.detach(regions.table(DR).client)
+    assert not held.renewed and "peer unreachable" in held.reason
+    assert not role(regions, PRIMARY, NOW + timedelta(minutes=5)).writable
+    waited: list[float] = []
+    cut = unreachable(regions, PRIMARY)
+    report = fo.failover(regions, DR, force=True, step=quiet, sleep=waited.append, now=lambda: NOW)
+    cut.detach(regions.table(PRIMARY).client)
+    assert report.epoch == 3 and waited and not report.fenced_old_region  # no --old-region-down needed
+
+
 def test_a_write_makes_no_call_to_the_other_region(client, aws) -> None:
     assert post(client, {"kind": "build", "service": "ci", "status": "succeeded"}).status_code == 201  # a lease
     calls: list[str] = []

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.outage import RegionSwitch
+from local.outage import RegionSwitch, caller_key
 
 
 @pytest.fixture
@@ -68,3 +68,31 @@ def test_an_emulator_that_drops_a_forwarded_request_is_reported(capfd: pytest.Ca
             server.server_close()
     err = capfd.readouterr().err
     assert "Traceback" in err and "RemoteDisconnected" in err
+
+
+def test_a_partition_cuts_each_regions_app_from_the_other_region_only() -> None:
+    server = RegionSwitch(0, "http://127.0.0.1:9")
+    try:
+        server.set_down("partition", True)
+        assert server.drops(caller_key("us-east-1"), "us-west-2", "dynamodb")
+        assert server.drops(caller_key("us-west-2"), "us-east-1", "dynamodb")
+        assert not server.drops(caller_key("us-east-1"), "us-east-1", "dynamodb")
+        assert not server.drops("testing", "us-east-1", "dynamodb")  # the operator and clients reach both
+        assert not server.drops("testing", "us-west-2", "dynamodb")
+        server.set_down("partition", False)
+        assert not server.drops(caller_key("us-east-1"), "us-west-2", "dynamodb")
+    finally:
+        server.server_close()
+
+
+def test_a_region_can_be_taken_away_from_one_caller_only() -> None:
+    server = RegionSwitch(0, "http://127.0.0.1:9")
+    try:
+        server.set_down("us-east-1 from operator", True)
+        assert server.drops("operator", "us-east-1", "dynamodb")
+        assert not server.drops("operator", "us-west-2", "dynamodb")
+        assert not server.drops(caller_key("us-east-1"), "us-east-1", "dynamodb")
+        server.set_down("us-east-1/sns", True)
+        assert server.drops("anyone", "us-east-1", "sns") and not server.drops("anyone", "us-east-1", "dynamodb")
+    finally:
+        server.server_close()
