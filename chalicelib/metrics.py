@@ -15,6 +15,8 @@ Every metric the service emits, in namespace DevOpsMetrics (dashboards and alarm
   DeploymentsPerDay, LeadTimeHours, ChangeFailureRate,                    Stage, Service, Environment
   FailedDeploymentRecoveryHours, DeploymentReworkRate, TimeToRestoreHours
   PipelineExecutions (Count)                                              Stage, State
+  LeaseRenewed (Count: 1 renewed, 0 not)                                  Stage, Region
+  ReadinessFindings (Count)                                               Stage, Region
 """
 from __future__ import annotations
 

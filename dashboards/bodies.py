@@ -120,6 +120,12 @@ def replication(stage: str, chalice_stage: str, region: str, peer_region: str) -
         graph("Changes found by the sweep", both("SweepChangesFound", "sweep"), region),
         graph("Table checks failed (1 = failed)", [*tables(region), *tables(peer_region)], region,
               stat="Maximum", yAxis={"left": {"min": 0, "max": 1}}),
+        graph("Write lease renewed (1 = renewed; the active region only)", [
+            metric(NS, "LeaseRenewed", {"Stage": stage, "Region": where}, region=where, label=where)
+            for where in (region, peer_region)], region, stat="Minimum", yAxis={"left": {"min": 0, "max": 1}}),
+        graph("Readiness findings (daily; 0 = us-west-2 could take over)", [
+            metric(NS, "ReadinessFindings", {"Stage": stage, "Region": where}, region=where, label=where)
+            for where in (region, peer_region)], region, stat="Maximum", period=86400, yAxis={"left": {"min": 0}}),
     ])
 
 

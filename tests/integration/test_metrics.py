@@ -70,6 +70,8 @@ def exercise_everything(client: Any, aws: Any, pipeline_client: Any) -> None:  #
                                  http_get=lambda url, timeout: (200, {}), function_names=(f"devops-metrics-{STAGE}",))
     jobs.health_check(ctx, probes, utc_now())
     client.lambda_.invoke("publish_dora", scheduled(client))
+    client.lambda_.invoke("renew_lease", scheduled(client))
+    client.lambda_.invoke("readiness_check", scheduled(client))
 
 
 @pytest.fixture
@@ -100,6 +102,8 @@ def test_every_metric_of_the_catalogue_is_emitted_with_its_dimensions(emitted: E
         ("DeploymentReworkRate", ("Environment", "Service", "Stage")),
         ("TimeToRestoreHours", ("Environment", "Service", "Stage")),
         ("PipelineExecutions", ("Stage", "State")),
+        ("LeaseRenewed", ("Region", "Stage")),
+        ("ReadinessFindings", ("Region", "Stage")),
     }
     assert {namespace for namespace, _, _ in emitted} == {"DevOpsMetrics"}
     routes = {dict(dims)["Route"] for _, metric, dims in emitted if metric == "Requests"}
@@ -115,7 +119,7 @@ AWS_METRICS = {
     "AWS/DynamoDB": ({"ReadThrottleEvents", "WriteThrottleEvents", "ThrottledRequests"}, {"TableName"}),
     "AWS/SQS": ({"ApproximateNumberOfMessagesVisible"}, {"QueueName"}),
 }
-REGION_VALUED = {"SourceRegion"}  # either region replicates, depending on which one is active
+REGION_VALUED = {"SourceRegion", "Region"}  # either region replicates (the active one); each runs its own checks
 
 
 def matches(reference: tuple[str, str, frozenset[tuple[str, str | None]]], emitted: Emitted) -> bool:
