@@ -10,9 +10,11 @@ function itself extend it, but only after reading the peer region's failover rec
     copy in the peer is never earlier than the lease in force, so a forced failover that cannot
     reach this region waits out the copy.
 A region that cannot read its peer does not renew, and stops taking writes when its lease runs out,
-unless its record says the peer is fenced at its epoch (`sole`: a failover made it active after
-fencing the peer, or waiting its lease out). That region renews alone: the peer can only become
-active again through a failover, which reaches this region or is told it cannot wait it out.
+unless its record says it may renew alone (`sole`: a failover made the DR region active, or made a
+region active without reaching the old one; the peer is fenced at its epoch or had its lease waited
+out). That region renews alone: the peer can only become active again through a failover, which
+reaches this region or is told it cannot wait it out. A failover grants no lease itself: the
+target's first renewal does, through the peer's copy, so every lease in force has its copy there.
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def renew(settings: Settings, control: ControlStore, peer: ControlStore | None, 
                        f"{record.get('lease_until') or 'once granted'}", record.get("lease_until"), epoch)
     if peer_record is not None and int(peer_record["epoch"]) > epoch:
         adopted: dict[str, Value] = {"active_region": peer_record["active_region"], "epoch": int(peer_record["epoch"]),
-                   "updated_at": format_time(now)}
+                                     "sole": int(bool(peer_record.get("sole"))), "updated_at": format_time(now)}
         control.put_failover_record(adopted, higher_than=epoch)
         return Renewal(False, f"adopted the peer's epoch {adopted['epoch']} ({adopted['active_region']} is active)",
                        None, int(adopted["epoch"]))
@@ -77,7 +79,7 @@ def _extend(control: ControlStore, peer: ControlStore | None, record: dict[str, 
     until = format_time(now + timedelta(seconds=settings.lease_seconds))
     if peer is not None:
         copy: dict[str, Value] = {"active_region": me, "epoch": epoch, "lease_until": until,
-                                  "updated_at": format_time(now)}
+                                  "sole": int(bool(record.get("sole"))), "updated_at": format_time(now)}
         if not peer.put_failover_record(copy, not_after=(me, epoch)):  # a peer at an older epoch is fenced too
             return Renewal(False, "the peer's record changed meanwhile", record.get("lease_until"), epoch)
     renewed = {**record, "active_region": me, "epoch": epoch, "lease_until": until, "updated_at": format_time(now)}

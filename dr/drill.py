@@ -129,11 +129,17 @@ def _accepts_write(url: str, run_id: str) -> bool:
     return _write(url, f"drill-{run_id}-probe-{uuid.uuid4().hex[:8]}")
 
 
-def _served_by(url: str) -> str | None:
+def _write_served_by(url: str) -> str | None:
+    """The region that acknowledged a probe write through the Global API (None: none did). Right
+    after a failover the name may already answer from the new region while its functions still hold
+    the standby role (up to ROLE_CACHE_SECONDS), or before it has its first lease."""
     try:
-        return requests.get(f"{url}/health", timeout=2).headers.get(SERVED_BY_HEADER)
+        response = requests.post(f"{url}/metrics", timeout=2, json={
+            "kind": "gauge", "service": DRILL_SERVICE, "id": f"drill-probe-{uuid.uuid4().hex[:8]}",
+            "name": "drill_probe", "value": 1})
     except requests.RequestException:
         return None
+    return response.headers.get(SERVED_BY_HEADER) if response.status_code == 201 else None
 
 
 def _stored_ids(regions: Regions, region: str, ids: list[str]) -> set[str]:
@@ -169,8 +175,8 @@ def _require_primary_active(regions: Regions, urls: Urls) -> None:
     turns healthy only after FailureThreshold passes)."""
     if fo.active_role(regions, C.PRIMARY_REGION).active_region != C.PRIMARY_REGION:
         raise fo.FailoverRefused("us-east-1 must be active before a drill; run `python -m dr failback` first.")
-    if _until(lambda: _served_by(urls.global_url) == C.PRIMARY_REGION, timeout=120) is None:
-        raise fo.FailoverRefused(f"the Global API ({urls.global_url}) does not answer from us-east-1")
+    if _until(lambda: _write_served_by(urls.global_url) == C.PRIMARY_REGION, timeout=120) is None:
+        raise fo.FailoverRefused(f"the Global API ({urls.global_url}) takes no write in us-east-1")
 
 
 # ---- outage -------------------------------------------------------------------------------------

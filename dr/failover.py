@@ -12,9 +12,10 @@ the active region's write lease (chalicelib/lease.py). A failover to region T fr
      cached role expires, ROLE_CACHE_SECONDS); if O cannot be reached, wait out its lease instead, as
      last recorded in T (O cannot renew it without reading T, where the intent now is);
   4. final sweep: if O answers, copy what it still holds that T lacks;
-  5. switch: T's record gets the new epoch naming T, with a lease; when T is the DR region, also
-     `sole` (its peer is fenced, so it renews its lease even when O is gone); a failback leaves the
-     primary renewing through its peer, as before any failover;
+  5. switch: T's record gets the new epoch naming T, and no lease: T's first renewal grants one,
+     written into O's copy first. When T is the DR region, or O could not be fenced, also `sole`
+     (O is fenced, or down, so T renews its lease even when O is gone); a planned failback leaves
+     the primary renewing through its peer, as before any failover;
   6. notify the alert topic (once), and record an incident event in T (its id is the epoch's);
   7. done: the intent is marked done.
 """
@@ -183,8 +184,13 @@ def failover(regions: Regions, to_region: str, force: bool = False, step: Step =
     if done("intent", target=to_region, epoch=epoch, force=force, resumed=resume):
         return report
     old_alive = reachable(regions, from_region)
+    # `sole` (the target renews alone) when the target is the DR region, taking over in a disaster, or
+    # when the old region cannot be fenced; a planned failback leaves the primary renewing through its
+    # peer, as before any failover. Both records carry it, so a later forced failover knows.
+    sole = int(to_region != regions.settings(to_region).primary_region or not old_alive)
     if old_alive:
-        fence: dict[str, Value] = {"active_region": to_region, "epoch": epoch, "updated_at": format_time(now())}
+        fence: dict[str, Value] = {"active_region": to_region, "epoch": epoch, "sole": sole,
+                                   "updated_at": format_time(now())}
         if not regions.control(from_region).put_failover_record(fence, not_after=(to_region, epoch)):
             raise FailoverConflict(f"{from_region} holds an epoch later than {epoch}: another failover ran; "
                                    f"see python -m dr status")
@@ -205,11 +211,10 @@ def failover(regions: Regions, to_region: str, force: bool = False, step: Step =
         stop = done("final sweep", skipped=f"{from_region} unreachable")
     if stop:
         return report
-    lease_until = format_time(now() + timedelta(seconds=regions.settings(to_region).lease_seconds))
-    # The DR region, made active in a disaster, renews alone: it must stay active when the old region
-    # disappears. A failback makes the primary an ordinary primary again, renewing through its peer.
-    switch: dict[str, Value] = {"active_region": to_region, "epoch": epoch, "lease_until": lease_until,
-                                "sole": int(to_region != regions.settings(to_region).primary_region),
+    # No lease here: the target's first renewal (its next write, its /health, or renew_lease within a
+    # minute) grants it, and writes it into the old region's copy first, so that a forced failover
+    # away from the target always has a lease to wait out.
+    switch: dict[str, Value] = {"active_region": to_region, "epoch": epoch, "sole": sole,
                                 "updated_at": format_time(now())}
     if not target.put_failover_record(switch, not_after=(to_region, epoch)):
         raise FailoverConflict(f"{to_region} holds an epoch later than {epoch}: another failover ran; "
@@ -256,8 +261,8 @@ def _wait_problems(target_record: dict[str, Any] | None, from_region: str, force
         longest = C.LEASE_SECONDS + C.ROLE_CACHE_SECONDS + C.CLOCK_MARGIN_SECONDS
         return [f"{from_region} cannot be reached, so it cannot be fenced: pass --force to wait out its write "
                 f"lease (at most {longest:g} s) before the target takes writes"]
-    sole = target_record is not None and int(target_record["epoch"]) >= 1 and \
-        target_record["active_region"] == from_region and from_region != C.PRIMARY_REGION
+    sole = target_record is not None and target_record["active_region"] == from_region and \
+        bool(target_record.get("sole"))  # the old region's own flag, copied here with its lease
     if sole and not old_region_down:
         return [f"{from_region} became active through a failover (epoch {target_record['epoch']}), so it renews "  # type: ignore[index]
                 f"its lease without reaching this region, and waiting cannot fence it. Fail over only when "
@@ -286,7 +291,9 @@ def _converge_old(regions: Regions, from_region: str, to_region: str, epoch: int
     try:
         record = regions.control(from_region).get(C.FAILOVER_SK)
         if record is None or int(record["epoch"]) < epoch:
-            fence: dict[str, Value] = {"active_region": to_region, "epoch": epoch, "updated_at": format_time(now)}
+            target = regions.control(to_region).get(C.FAILOVER_SK) or {}
+            fence: dict[str, Value] = {"active_region": to_region, "epoch": epoch,
+                                       "sole": int(bool(target.get("sole"))), "updated_at": format_time(now)}
             regions.control(from_region).put_failover_record(fence, not_after=(to_region, epoch))
             step(f"fence: {from_region} brought to epoch {epoch}")
     except AWS_ERRORS:

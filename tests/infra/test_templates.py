@@ -284,3 +284,22 @@ def _walk(node: Any) -> Iterator[Any]:
     children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
     for child in children:
         yield from _walk(child)
+
+
+def test_the_global_endpoint_exists_only_with_its_parameters_and_checks_for_an_active_region() -> None:
+    template = load_template(ROOT / "dr" / "regional.yaml")
+    endpoint = {"ApiCertificate", "ApiDomainName", "ApiBasePathMapping", "ApiHealthCheck", "ApiFailoverRecord"}
+    resources = template["Resources"]
+    assert {name for name, r in resources.items() if r.get("Condition") == "HasGlobalEndpoint"} == endpoint
+    assert all(template["Parameters"][p]["Default"] == "" for p in ("HostedZoneId", "DomainName", "RestApiId"))
+    check = resources["ApiHealthCheck"]["Properties"]["HealthCheckConfig"]
+    assert check["SearchString"] == '"role":"active"' and check["Type"] == "HTTPS_STR_MATCH"
+    assert check["ResourcePath"] == {"Fn::Sub": "/${ApiStage}/health"}
+    # the RTO budget in docs/dr.md: 10 s x 3 for the health check, and a 60 s TTL
+    assert (check["RequestInterval"], check["FailureThreshold"]) == (10, 3)
+    record = resources["ApiFailoverRecord"]["Properties"]
+    assert record["TTL"] == "60" and record["Failover"] == {"Fn::If": ["IsPrimaryRegion", "PRIMARY", "SECONDARY"]}
+    assert record["HealthCheckId"] == {"Fn::Ref": "ApiHealthCheck"}
+    assert resources["ApiDomainName"]["Properties"]["SecurityPolicy"] == "TLS_1_2"
+    tags = {t["Key"] for t in resources["ApiHealthCheck"]["Properties"]["HealthCheckTags"]}
+    assert {"application", "stage", "region"} <= tags  # how python -m dr finds them

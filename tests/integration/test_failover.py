@@ -15,7 +15,7 @@ from chalicelib import lease
 from chalicelib.config import Settings
 from chalicelib.errors import LeaseExpired
 from chalicelib.role import require_active, role_from_record
-from chalicelib.times import format_time
+from chalicelib.times import format_time, parse_time
 from dr import failover as fo
 from ops.regions import Regions
 from tests.conftest import DR, PRIMARY, STAGE, post
@@ -124,6 +124,25 @@ def test_after_a_failback_the_primary_renews_only_through_its_peer_again(regions
     report = fo.failover(regions, DR, force=True, step=quiet, sleep=waited.append, now=lambda: NOW)
     cut.detach(regions.table(PRIMARY).client)
     assert report.epoch == 3 and waited and not report.fenced_old_region  # no --old-region-down needed
+
+
+def test_right_after_a_failback_a_forced_failover_waits_out_every_lease_the_primary_holds(regions) -> None:
+    """A failover grants the target no lease: its first renewal does, and writes it into the old
+    region's copy first. (The switch used to write a lease into the target alone, so a forced
+    failover in the minute before the first renewal found no copy to wait out: two writers.)"""
+    renew(regions, PRIMARY, NOW)
+    fo.failover(regions, DR, force=True, step=quiet, sleep=no_wait, now=lambda: NOW)
+    back = NOW + timedelta(minutes=1)
+    fo.failover(regions, PRIMARY, force=True, step=quiet, sleep=no_wait, now=lambda: back)
+    assert not role(regions, PRIMARY, back).writable  # no lease until it has renewed through its peer
+    assert renew(regions, PRIMARY, back + timedelta(seconds=1)).renewed
+    own = parse_time(str(regions.control(PRIMARY).get(C.FAILOVER_SK)["lease_until"]))  # type: ignore[index]
+    waited: list[float] = []
+    at = back + timedelta(seconds=2)
+    cut = unreachable(regions, PRIMARY)
+    fo.failover(regions, DR, force=True, step=quiet, sleep=waited.append, now=lambda: at)
+    cut.detach(regions.table(PRIMARY).client)
+    assert waited and waited[0] >= (own - at).total_seconds() + C.ROLE_CACHE_SECONDS
 
 
 def test_a_write_makes_no_call_to_the_other_region(client, aws) -> None:
