@@ -257,12 +257,12 @@ class LocalStack:
         return f"""
 DevOps Metrics is running locally.
 
-  Global API   ({GLOBAL_DOMAIN})   {self.global_url}   <- use this one: it follows the active region
-  Primary API  ({PRIMARY_REGION}, active)   {self.primary_url}
-  Standby API  ({DR_REGION}, standby)  {self.standby_url}
-  AWS emulator (moto, all regions)   {endpoint}
-  Table (both regions)               {table}
-  Alert topic ({PRIMARY_REGION})           {self.outputs[PRIMARY_REGION]['AlertTopicArn']}
+  Global API   ({GLOBAL_DOMAIN})  {self.global_url}   (follows the active region: use this one)
+  Primary API  ({PRIMARY_REGION}, active)        {self.primary_url}
+  Standby API  ({DR_REGION}, standby)       {self.standby_url}
+  AWS emulator (moto, all regions)        {endpoint}
+  Table (both regions)                    {table}
+  Alert topic ({PRIMARY_REGION})                 {self.outputs[PRIMARY_REGION]['AlertTopicArn']}
 
 Try it (the Global API answers from the active region, named in its X-Served-By-Region header):
   curl -s {self.global_url}/health

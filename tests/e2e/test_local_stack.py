@@ -28,7 +28,7 @@ def stack() -> Iterator[StackProcess]:
 
 def test_the_banner_prints_the_urls_the_emulator_and_the_table(stack: StackProcess) -> None:
     banner = "".join(stack.output)
-    for expected in (stack.url, stack.standby_url, f"Global API   (api.devops-metrics.test)   {stack.global_url}",
+    for expected in (stack.url, stack.standby_url, f"Global API   (api.devops-metrics.test)  {stack.global_url}",
                      f"http://127.0.0.1:{stack.moto}", "devops-metrics-dev", "curl", "loaded",
                      f"{stack.global_url}/webhooks/github", "devops-metrics-dev-webhook-pagerduty", "send-webhook",
                      "/_outage/partition", "--scenario partition"):
