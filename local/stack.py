@@ -405,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    # A shell starts a background job with SIGINT ignored, and Python then leaves it ignored: the
+    # stack started that way (nohup, `&`, a CI step) would outlive the SIGINT meant to stop it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start()
         print(stack.banner(), flush=True)

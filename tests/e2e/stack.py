@@ -16,7 +16,7 @@ from ops.templates import ROOT
 class StackProcess:
     """`make up ARGS=...`; ports are picked free unless `default_ports`."""
 
-    def __init__(self, extra_args: str = "", default_ports: bool = False) -> None:
+    def __init__(self, extra_args: str = "", default_ports: bool = False, sigint_ignored: bool = False) -> None:
         self.moto, self.primary, self.standby, self.global_ = (5000, 8000, 8001, 8002) if default_ports else (
             free_port(), free_port(), free_port(), free_port())
         ports = "" if default_ports else (f"--moto-port {self.moto} --port {self.primary} --standby-port "
@@ -24,7 +24,9 @@ class StackProcess:
         self.output: list[str] = []
         self.process = subprocess.Popen(
             ["make", "up", f"ARGS={ports} {extra_args}".strip()], cwd=ROOT, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=self.environment())
+            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=self.environment(),
+            # as a shell starts a background job (nohup, `&`, some CI runners): SIGINT ignored
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None)
 
     @staticmethod
     def environment() -> dict[str, str]:

@@ -2,6 +2,7 @@
 as a new user would, and stop it with Ctrl-C."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -138,5 +139,21 @@ def test_ctrl_c_stops_everything(stack: StackProcess) -> None:
     output = "".join(stack.output)
     assert "==> stopping" in output and "==> stopped" in output and "error:" not in output
     for port in (stack.moto, stack.primary, stack.standby):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def test_sigint_stops_a_stack_started_with_sigint_ignored() -> None:
+    """A stack started in the background inherits SIGINT ignored; it must stop on SIGINT all the same
+    (it used to outlive the test that started it, ports and processes included)."""
+    stack = StackProcess("--no-demo-data", sigint_ignored=True)
+    try:
+        stack.wait_until_ready()
+        os.killpg(stack.process.pid, signal.SIGINT)
+        stack.process.wait(timeout=60)
+    finally:
+        if stack.process.poll() is None:
+            os.killpg(stack.process.pid, signal.SIGTERM)
+    for port in (stack.moto, stack.primary, stack.standby, stack.global_):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
