@@ -33,7 +33,7 @@ from typing import Any
 import requests
 
 from chalicelib import constants as C
-from chalicelib.times import format_time, utc_now
+from chalicelib.times import format_time, parse_time, utc_now
 from dr import failover as fo
 from dr import verify as vf
 from ops.regions import Regions
@@ -54,6 +54,7 @@ class Urls:
 
 @dataclass
 class Ack:
+    sent: float  # wall-clock time the request was sent
     at: float  # wall-clock time of the 201
     region: str
 
@@ -82,6 +83,7 @@ class WriteLoad:
         while not self._stop.wait(1 / self.rate):
             event_id = f"drill-{self.run_id}-{n}"
             n += 1
+            sent = time.time()
             try:
                 response = requests.post(f"{self.url}/metrics", timeout=2, json={
                     "kind": "gauge", "service": DRILL_SERVICE, "id": event_id, "name": "drill_write", "value": n})
@@ -90,12 +92,14 @@ class WriteLoad:
                 continue
             if response.status_code == 201:
                 region = self.region or response.headers.get(SERVED_BY_HEADER, "?")
-                self.acked[event_id] = Ack(time.time(), region)
+                self.acked[event_id] = Ack(sent, time.time(), region)
             else:
                 self.refused += 1
 
-    def first_ack_after(self, wall: float) -> float | None:
-        return min((a.at for a in list(self.acked.values()) if a.at > wall), default=None)
+    def first_ack_after(self, wall: float) -> Ack | None:
+        """The first acknowledgement of a write sent after `wall` (one in flight at `wall` may be
+        acknowledged a moment later: it was written before)."""
+        return min((a for a in list(self.acked.values()) if a.sent > wall), key=lambda a: a.at, default=None)
 
 
 def _until(predicate: Callable[[], bool], timeout: float, every: float = 0.25) -> float | None:
@@ -242,17 +246,16 @@ def outage(regions: Regions, urls: Urls, rate: float, warmup: float, say: Say) -
     _until(lambda: load.first_ack_after(outage_wall) is not None, timeout=300)
     load.stop()
     first = load.first_ack_after(outage_wall)
-    result.rto_seconds = round(first - outage_wall, 3) if first is not None else None
-    served = [a.region for a in load.acked.values() if a.at > outage_wall]
-    result.served_by_after_failover = served[0] if served else None
+    result.rto_seconds = round(first.at - outage_wall, 3) if first is not None else None
+    result.served_by_after_failover = first.region if first is not None else None
     say(f"the Global API acknowledges writes again, from {result.served_by_after_failover}: RTO "
         f"{result.rto_seconds} s (the failover began {started - outage_at:.1f} s after the outage)")
 
-    acked = {i: a.at for i, a in load.acked.items() if a.at <= outage_wall}
+    acked = {i: a.at for i, a in load.acked.items() if a.sent <= outage_wall}  # in flight at the outage too
     result.writes_acknowledged = len(acked)
     lost = set(acked) - _stored_ids(regions, C.DR_REGION, list(acked))
     result.rpo_lost_writes = len(lost)
-    result.rpo_seconds = round(max((outage_wall - acked[i] for i in lost), default=0.0), 3)
+    result.rpo_seconds = round(max((max(0.0, outage_wall - acked[i]) for i in lost), default=0.0), 3)
     say(f"RPO: {len(lost)} of {len(acked)} acknowledged writes missing in {C.DR_REGION}")
 
     _switch(urls, "DELETE", C.PRIMARY_REGION)
@@ -312,8 +315,6 @@ class PartitionResult:
 
 def _lease_seconds(regions: Regions) -> float:
     """The old primary's lease length, from its own record (the app may run with LEASE_SECONDS)."""
-    from chalicelib.times import parse_time
-
     record = regions.control(C.PRIMARY_REGION).get(C.FAILOVER_SK) or {}
     if not record.get("lease_until") or not record.get("updated_at"):
         return C.LEASE_SECONDS

@@ -265,7 +265,7 @@ DevOps Metrics is running locally.
   Alert topic ({PRIMARY_REGION})                 {self.outputs[PRIMARY_REGION]['AlertTopicArn']}
 
 Try it (the Global API answers from the active region, named in its X-Served-By-Region header):
-  curl -s {self.global_url}/health
+  curl -si {self.global_url}/health
   curl -s -X POST {self.global_url}/metrics -H 'Content-Type: application/json' \\
        -d '{{"kind": "deployment", "service": "checkout", "status": "success", "id": "my-first-deploy"}}'
   curl -s '{self.global_url}/metrics?service=checkout&kind=deployment&limit=5'
