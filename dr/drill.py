@@ -17,8 +17,8 @@ partition  the regions are cut off from each other, and the operator is cut off 
 crash      a failover is killed after each of its steps in turn (fo.failover(stop_after=...)),
            then resumed with --resume; each time the drill checks that it converged (both records
            carry the new epoch and name the target, no failover is pending, the incident of the
-           epoch is recorded once, a write acknowledged just before is in the target), then fails
-           back.
+           epoch is recorded once, a write acknowledged just before is in the target). The
+           failovers alternate between the regions; the drill ends with us-east-1 active.
 """
 from __future__ import annotations
 
@@ -197,6 +197,7 @@ class OutageResult:
     forced: bool = False
     served_by_after_failover: str | None = None
     fenced_primary_refused_write: bool = False
+    served_by_after_failback: str | None = None
     failback_seconds: float | None = None
     differences_after_failback: int | None = None
 
@@ -204,7 +205,8 @@ class OutageResult:
     def passed(self) -> bool:
         return (self.rto_seconds is not None and self.rto_seconds < C.RTO_TARGET_SECONDS
                 and self.rpo_seconds < C.RPO_TARGET_SECONDS and self.fenced_primary_refused_write
-                and self.served_by_after_failover == C.DR_REGION and self.differences_after_failback == 0)
+                and self.served_by_after_failover == C.DR_REGION and self.differences_after_failback == 0
+                and self.served_by_after_failback == C.PRIMARY_REGION)
 
     def rows(self) -> list[list[Any]]:
         return [
@@ -216,6 +218,7 @@ class OutageResult:
             ["RPO: age of the newest lost write", f"{self.rpo_seconds} s  (target < 60 s)"],
             ["returning primary refused a write", "yes" if self.fenced_primary_refused_write else "NO"],
             ["failback command", f"{self.failback_seconds} s"],
+            ["Global API served by, after the failback", self.served_by_after_failback],
             ["differences after failback", self.differences_after_failback],
         ]
 
@@ -264,7 +267,10 @@ def outage(regions: Regions, urls: Urls, rate: float, warmup: float, say: Say) -
     result.fenced_primary_refused_write = not _accepts_write(urls.primary, run_id)
     say(f"the returning primary refuses writes: {result.fenced_primary_refused_write}")
     result.failback_seconds, result.differences_after_failback = _failback_and_compare(regions, say)
-    say(f"failed back; {result.differences_after_failback} difference(s) between the tables")
+    _until(lambda: _write_served_by(urls.global_url) == C.PRIMARY_REGION, timeout=120)
+    result.served_by_after_failback = _write_served_by(urls.global_url)
+    say(f"failed back; {result.differences_after_failback} difference(s) between the tables; the Global API "
+        f"takes writes in {result.served_by_after_failback}")
     return result
 
 
@@ -383,7 +389,7 @@ class CrashResult:
         return bool(self.steps) and all(not s["problems"] for s in self.steps)
 
     def rows(self) -> list[list[Any]]:
-        return [[s["killed_after"], f"{s['resume_seconds']} s",
+        return [[f"{s['killed_after']} (to {s['to']})", f"{s['resume_seconds']} s",
                  "converged" if not s["problems"] else "; ".join(s["problems"])] for s in self.steps]
 
 
@@ -405,23 +411,29 @@ def convergence_problems(regions: Regions, to_region: str, epoch: int, written: 
 
 
 def crash(regions: Regions, urls: Urls, say: Say, steps: Sequence[str] = fo.STEPS[:-1]) -> CrashResult:
+    """Each failover goes the other way from the one before (us-west-2, back to us-east-1, ...), so
+    no failback is needed between them; the drill ends with us-east-1 active."""
     result = CrashResult()
     run_id = uuid.uuid4().hex[:6]
+    _require_primary_active(regions, urls)
+    target = C.DR_REGION
     for step in steps:
-        _require_primary_active(regions, urls)
         written = f"drill-{run_id}-before-{step.replace(' ', '-')}"
         if _until(lambda event_id=written: _write(urls.global_url, event_id), timeout=60) is None:  # type: ignore[misc]
             raise fo.FailoverRefused(f"the Global API ({urls.global_url}) takes no write")
-        killed = fo.failover(regions, C.DR_REGION, force=True, step=lambda _: None, stop_after=step)
+        killed = fo.failover(regions, target, force=True, step=lambda _: None, stop_after=step)
         started = time.monotonic()
-        resumed = fo.failover(regions, C.DR_REGION, force=True, resume=True, step=lambda _: None)
+        resumed = fo.failover(regions, target, force=True, resume=True, step=lambda _: None)
         seconds = round(time.monotonic() - started, 3)
-        problems = convergence_problems(regions, C.DR_REGION, killed.epoch, written)
+        problems = convergence_problems(regions, target, killed.epoch, written)
         if resumed.epoch != killed.epoch:
             problems.append(f"resumed with epoch {resumed.epoch}, not {killed.epoch}")
-        say(f"killed after '{step}', resumed in {seconds} s: " + ("converged" if not problems else "; ".join(problems)))
-        result.steps.append({"killed_after": step, "epoch": killed.epoch, "resume_seconds": seconds,
+        say(f"failover to {target} killed after '{step}', resumed in {seconds} s: "
+            + ("converged" if not problems else "; ".join(problems)))
+        result.steps.append({"killed_after": step, "to": target, "epoch": killed.epoch, "resume_seconds": seconds,
                              "problems": problems})
+        target = regions.peer(target)
+    if target == C.PRIMARY_REGION:  # the last failover went to us-west-2
         fo.failover(regions, C.PRIMARY_REGION, force=True, step=lambda _: None)
     return result
 

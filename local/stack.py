@@ -206,10 +206,17 @@ class LocalStack:
         log = open(LOG_DIR / f"workers-{region}.log", "ab")
         return subprocess.Popen(
             [sys.executable, "-m", "local.workers", *self._worker_args(region), "--sweep-every", str(self.sweep_every),
-             "--health-every", str(self.health_every)],
+             "--health-every", str(self.health_every), *self._lease_every()],
             cwd=ROOT, env={**clean_env(), **self._worker_env(region)}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def _lease_every(self) -> list[str]:
+        """A shortened lease is renewed 3 times per lease, as AWS renews the 150 s one (every 60 s)
+        before it can run out; the workers' default (20 s) fits leases of 60 s and more."""
+        if self.lease_seconds is None or self.lease_seconds >= 60:
+            return []
+        return ["--lease-every", f"{self.lease_seconds / 3:g}"]
 
     def _wait_healthy(self, region: str, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
