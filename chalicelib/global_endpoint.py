@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 HEALTHY_STATUS = range(200, 400)  # what an HTTP(S) health check counts as a pass
 SEARCHED_BYTES = 5120  # HTTPS_STR_MATCH looks for its string in this much of the body
 PRIMARY, SECONDARY = "PRIMARY", "SECONDARY"
+SERVED_BY_HEADER = "X-Served-By-Region"  # the local Global API names the region that answered
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Any
 import requests
 
 from chalicelib import constants as C
+from chalicelib import global_endpoint as ge
 from chalicelib.times import format_time, parse_time, utc_now
 from dr import failover as fo
 from dr import verify as vf
@@ -40,7 +41,7 @@ from ops.regions import Regions
 
 DRILL_SERVICE = "dr-drill"  # the drill's writes are gauge events of this service, in production
 SCENARIOS = ("outage", "partition", "crash")
-SERVED_BY_HEADER = "X-Served-By-Region"  # the Global API names the region that answered
+SERVED_BY_HEADER = ge.SERVED_BY_HEADER
 Say = Callable[[str], None]
 
 

@@ -28,7 +28,7 @@ from chalicelib.aws_errors import AWS_ERRORS
 from chalicelib.logs import log_event
 from local.proxy import RelayServer, UpstreamError, drop, read_body, relay
 
-SERVED_BY_HEADER = "X-Served-By-Region"
+SERVED_BY_HEADER = ge.SERVED_BY_HEADER
 
 
 class GlobalApi(RelayServer):
