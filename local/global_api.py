@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import requests
@@ -26,7 +25,7 @@ import requests
 from chalicelib import global_endpoint as ge
 from chalicelib.aws_errors import AWS_ERRORS
 from chalicelib.logs import log_event
-from local.proxy import RelayServer, UpstreamError, drop, read_body, relay
+from local.proxy import RelayHandler, RelayServer, UpstreamError, drop, read_body, relay
 
 SERVED_BY_HEADER = ge.SERVED_BY_HEADER
 
@@ -115,9 +114,8 @@ class GlobalApi(RelayServer):
         self.server_close()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RelayHandler):
     server: GlobalApi
-    protocol_version = "HTTP/1.1"
 
     def log_message(self, *_: object) -> None:  # quiet: each app logs its own requests
         pass

@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from local.proxy import RelayServer, drop, read_body, relay, reply
+from local.proxy import RelayHandler, RelayServer, drop, read_body, relay, reply
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
 PARTITION = "partition"
@@ -59,9 +58,8 @@ class RegionSwitch(RelayServer):
         return PARTITION in down and caller is not None and caller != region
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RelayHandler):
     server: RegionSwitch
-    protocol_version = "HTTP/1.1"
 
     def log_message(self, *_: object) -> None:  # quiet: moto's own log has every request
         pass
