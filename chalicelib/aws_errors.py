@@ -21,6 +21,8 @@ RETRYABLE_CODES = frozenset({
     "InternalServerError", "ServiceUnavailable", "LimitExceededException",
 })
 CONDITION_FAILED = "ConditionalCheckFailedException"
+# A TransactWriteItems cancellation reason: this operation's condition did not hold.
+TRANSACT_CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 def error_code(error: BaseException) -> str:

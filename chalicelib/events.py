@@ -259,7 +259,7 @@ class EventStore:
                 for plan in chunk:
                     mine = codes[position:position + len(plan.operations)]
                     position += len(plan.operations)
-                    (raced if "ConditionalCheckFailed" in mine else again).append(plan)
+                    (raced if aws_errors.TRANSACT_CONDITION_FAILED in mine else again).append(plan)
             if raced:
                 lost_races += 1
                 if lost_races > C.REVISION_ROUNDS:
@@ -350,7 +350,7 @@ class EventStore:
             ])
             if codes is None:
                 return True
-            if "ConditionalCheckFailed" not in codes:
+            if aws_errors.TRANSACT_CONDITION_FAILED not in codes:
                 backoff(0)
             elif _wrote({"Put": {"Item": gone}}, self.table.get(identity.key)):
                 return True  # an earlier attempt was applied and its answer lost

@@ -2,13 +2,14 @@
 
 Two paths write into the standby (the replica):
 - the stream handler: each batch collapsed to the last image per key, written with conditional
-  puts, so an older or repeated image never overwrites a newer one. A delete in the source is a
-  tombstone (chalicelib.keys.tombstone) and travels like any other write; an item removed outright
-  becomes a tombstone in the replica, with a version, so that a late older copy cannot bring it back;
+  puts in transactions of up to 100, so an older or repeated image never overwrites a newer one.
+  A delete in the source is a tombstone (chalicelib.keys.tombstone) and travels like any other
+  write; an item removed outright becomes a tombstone in the replica, with a version, so that a
+  late older copy cannot bring it back;
 - the scheduled sweep: reads the items changed since its checkpoint from the `changes` index
-  (tombstones included, so it carries deletes too) and copies them with BatchWriteItem (25 per
-  call), after one BatchGetItem per 100 keys has dropped those the replica already holds at the
-  same or a newer version.
+  (tombstones included, so it carries deletes too) and copies them with the same conditional
+  transactions, after one BatchGetItem per 100 keys has dropped those the replica already holds at
+  the same or a newer version.
 
 Control items (pk=_control) are per region and never replicated. The sweep also writes a heartbeat
 item; when a copy of it lands in the replica, its age there is the replication lag.
@@ -19,9 +20,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Any
 
+from chalicelib import aws_errors
 from chalicelib import constants as C
 from chalicelib import keys as K
 from chalicelib.control import ControlStore
@@ -39,24 +40,17 @@ class Change:
     version: int
 
 
-class Outcome(Enum):
-    """What writing one change into the replica came to."""
-
-    APPLIED = "applied"
-    ALREADY_CURRENT = "already_current"  # the replica holds this version or a newer one
-    UNAVAILABLE = "unavailable"  # the replica did not answer; the change is sent again
-
-
 @dataclass
 class ApplyResult:
-    applied: int = 0
-    skipped_older: int = 0
+    applied: int = 0  # changes written
+    skipped_older: int = 0  # changes the replica already held at the same or a newer version
+    writes: int = 0  # TransactWriteItems requests sent, cancelled ones included
     heartbeat_lag_seconds: float | None = None
 
-    def count(self, outcomes: Iterable[Outcome]) -> None:
-        for outcome in outcomes:
-            self.applied += outcome is Outcome.APPLIED
-            self.skipped_older += outcome is Outcome.ALREADY_CURRENT
+    def add(self, other: ApplyResult) -> None:
+        self.applied += other.applied
+        self.skipped_older += other.skipped_older
+        self.writes += other.writes
 
 
 def changes_from_stream(records: Sequence[dict[str, Any]]) -> list[Change]:
@@ -90,57 +84,91 @@ def stream_lag_seconds(records: Sequence[dict[str, Any]], now: datetime) -> floa
 
 
 class Replicator:
-    """Writes changes into the replica table, never letting an older version win."""
+    """Writes changes into the replica table, never letting an older version win.
+
+    Every write into the replica is conditional, `attribute_not_exists(pk) OR version < :v`, the
+    stream's and the sweep's alike, deletes included (a delete is a tombstone put), and goes in
+    TransactWriteItems of up to 100 operations. A transaction is all or nothing: when one key's
+    condition fails, DynamoDB cancels it and names that key, and the same transaction is sent at
+    once without it. So a copy read before a newer write landed can never overwrite it.
+    """
 
     def __init__(self, replica: Table, source_region: str) -> None:
         self.replica = replica
         self.source_region = source_region
 
-    # -- the stream path: one conditional write per key ---------------------------------------------
+    # -- the stream path ---------------------------------------------------------------------------
 
-    def apply(self, changes: Sequence[Change], now: datetime) -> ApplyResult:
+    def apply(self, changes: Sequence[Change], now: datetime, deadline: float | None = None) -> ApplyResult:
+        """Write `changes` (at most one per key) into the replica, conditionally."""
         result = ApplyResult()
         failures: list[Unavailable] = []
 
-        # Send again the writes that failed, not the whole batch: under a sustained error rate
-        # botocore's retry quota runs dry, and a batch that must succeed in one go would never get through.
+        # Send again what failed, not everything: under a sustained error rate botocore's retry quota
+        # runs dry, and a batch that must succeed in one go would never get through.
         def send(pending: list[Change]) -> list[Change]:
-            outcomes = parallel(lambda change: self._apply_one(change, now, failures), pending)
-            result.count(outcomes)
-            return [c for c, o in zip(pending, outcomes, strict=True) if o is Outcome.UNAVAILABLE]
+            chunks = [pending[i:i + C.TRANSACT_MAX_ITEMS] for i in range(0, len(pending), C.TRANSACT_MAX_ITEMS)]
+            answers = parallel(lambda chunk: self._transact(chunk, now, failures), chunks)
+            for _, counted in answers:
+                result.add(counted)
+            return [change for left, _ in answers for change in left]
 
+        give_up = f"The replica table in {self.replica.region} kept failing writes."
         try:
-            retry_remaining(send, changes, f"The replica table in {self.replica.region} kept failing writes.")
+            retry_remaining(send, changes, give_up, rounds=None if deadline is not None else C.UNPROCESSED_RETRIES,
+                            deadline=deadline)
         except Unavailable as gave_up:
             raise gave_up from (failures[-1] if failures else None)  # the last failure says what AWS answered
         result.heartbeat_lag_seconds = self._note_heartbeats([c.image for c in changes if c.image is not None], now)
         return result
 
-    def _apply_one(self, change: Change, now: datetime, failures: list[Unavailable]) -> Outcome:
+    def _transact(self, batch: list[Change], now: datetime,
+                  failures: list[Unavailable]) -> tuple[list[Change], ApplyResult]:
+        """One conditional transaction of `batch`, sent again without the keys the replica holds at the
+        same or a newer version. Returns what is worth sending again later (throttled, conflicting,
+        or unanswered), and what came of the rest."""
+        result = ApplyResult()
+        while batch:
+            try:
+                codes = self.replica.transact_write([self._put(change, now) for change in batch])
+            except Unavailable as error:
+                failures.append(error)
+                return batch, result
+            if codes is None:
+                result.writes += 1
+                result.applied += len(batch)
+                return [], result
+            result.writes += 1  # a cancelled transaction consumes capacity too
+            current = [c for c, code in zip(batch, codes, strict=True) if code == aws_errors.TRANSACT_CONDITION_FAILED]
+            if not current:
+                return batch, result  # cancelled for a conflict or throttling: later, with backoff
+            result.skipped_older += len(current)
+            batch = [c for c, code in zip(batch, codes, strict=True) if code != aws_errors.TRANSACT_CONDITION_FAILED]
+        return [], result
+
+    def _put(self, change: Change, now: datetime) -> dict[str, Any]:
         item = change.image if change.image is not None else self._tombstone(change, now)
-        try:
-            written = self.replica.put(item, condition="attribute_not_exists(pk) OR version < :v",
-                                       values={":v": {"N": str(change.version)}})
-        except Unavailable as error:
-            failures.append(error)
-            return Outcome.UNAVAILABLE
-        return Outcome.APPLIED if written else Outcome.ALREADY_CURRENT
+        return {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk) OR version < :v",
+                        "ExpressionAttributeValues": {":v": {"N": str(change.version)}}}}
 
     def _tombstone(self, change: Change, now: datetime) -> Item:
         return K.tombstone(change.key, change.version, now, self.source_region)
 
-    # -- the sweep path: BatchWriteItem of what the replica lacks -----------------------------------
+    # -- the sweep path: what the replica lacks, through the same conditional writes -----------------
 
     def copy(self, items: Sequence[Item], now: datetime, deadline: float) -> ApplyResult:
-        """Copy source items the replica lacks or holds at an older version."""
+        """Copy source items the replica lacks or holds at an older version. A BatchGetItem per 100 keys
+        first drops those it holds at the same or a newer version (a read costs a quarter of a
+        transactional write), then the rest go through apply's conditional writes: a stream write
+        that lands between this read and the write is newer, and its condition keeps it."""
         result = ApplyResult()
         for start in range(0, len(items), C.BATCH_GET_MAX_KEYS):
             chunk = [i for i in items[start:start + C.BATCH_GET_MAX_KEYS] if K.is_replicated(i)]
             held = self._replica_versions(chunk)
             newer = [i for i in chunk if K.version_of(i) > held.get(K.key_tuple(i), 0)]
             result.skipped_older += len(chunk) - len(newer)
-            self.replica.batch_write(newer, deadline=deadline)
-            result.applied += len(newer)
+            written = self.apply([Change(K.key_of(i), i, K.version_of(i)) for i in newer], now, deadline)
+            result.add(written)
         result.heartbeat_lag_seconds = self._note_heartbeats(items, now)
         return result
 

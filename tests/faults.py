@@ -18,7 +18,8 @@ from botocore.exceptions import ConnectionClosedError
 # dropped_connection: the request never reaches the server; lost_answer: the server applies it and
 # the answer is lost on the way back, so botocore sends it again (the case a retried conditional
 # write must survive).
-FAULTS = ("throttle", "server_error", "dropped_connection", "lost_answer", "unprocessed")
+# conflict: a TransactWriteItems cancelled for a conflicting write on one of its items.
+FAULTS = ("throttle", "server_error", "dropped_connection", "lost_answer", "unprocessed", "conflict")
 _UNPROCESSED = {"BatchWriteItem": ("UnprocessedItems", "RequestItems"),
                 "BatchGetItem": ("UnprocessedKeys", "RequestItems")}
 
@@ -43,6 +44,19 @@ def fault_response(kind: str, url: str) -> AWSResponse:
     else:
         status, body = 500, {"__type": _ERROR_TYPE + "InternalServerError", "message": "Internal"}
     return AWSResponse(url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(json.dumps(body).encode()))
+
+
+def conflict_response(request: Any) -> AWSResponse:
+    """TransactionCanceledException for a transaction that met a concurrent write on its first item,
+    as DynamoDB answers it: one cancellation reason per operation."""
+    operations = len(json.loads(request.body)["TransactItems"])
+    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+    reasons += [{"Code": "None"}] * (operations - 1)
+    body = {"__type": _ERROR_TYPE + "TransactionCanceledException", "CancellationReasons": reasons,
+            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                       f"[TransactionConflict{', None' * (operations - 1)}]"}
+    return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"},
+                       _Raw(json.dumps(body).encode()))
 
 
 def partial_batch(operation: str, request: Any) -> AWSResponse:
@@ -104,7 +118,8 @@ class FaultInjector:
             self.burst -= 1
         elif self._random.random() >= self.rate:
             return None
-        kinds = [k for k in self.kinds if k != "unprocessed" or operation in _UNPROCESSED]
+        kinds = [k for k in self.kinds if (k != "unprocessed" or operation in _UNPROCESSED)
+                 and (k != "conflict" or operation == "TransactWriteItems")]
         if not kinds:
             return None
         kind = self._random.choice(kinds)
@@ -116,4 +131,6 @@ class FaultInjector:
             raise ConnectionClosedError(endpoint_url=request.url)
         if kind == "unprocessed":
             return partial_batch(operation, request)
+        if kind == "conflict":
+            return conflict_response(request)
         return fault_response(kind, request.url)

@@ -83,13 +83,13 @@ def test_table_permissions_name_the_stage_table_in_both_regions_only(stage: str)
 # action of each operation in it; the app's transactions hold only conditional Puts).
 TABLE_ACTIONS = {
     "batch_get_item": "dynamodb:BatchGetItem",  # identity records, the sweep's version check, replica copies
-    "batch_write_item": "dynamodb:BatchWriteItem",  # the sweep's copies
+    "batch_write_item": "dynamodb:BatchWriteItem",  # Table.batch_write: dr migrate
     "describe_table": "dynamodb:DescribeTable",  # deep health, readiness
     "describe_time_to_live": "dynamodb:DescribeTimeToLive",  # readiness
     "describe_continuous_backups": "dynamodb:DescribeContinuousBackups",  # readiness (point-in-time recovery)
     "get_item": "dynamodb:GetItem",  # failover records, one event, control items
-    "put_item": "dynamodb:PutItem",  # replication's conditional puts, control items, heartbeats
-    "transact_write_items": "dynamodb:PutItem",  # events and their identity records, deletes (tombstones)
+    "put_item": "dynamodb:PutItem",  # control items, heartbeats
+    "transact_write_items": "dynamodb:PutItem",  # events, identity records, tombstones, replica writes
     "query": "dynamodb:Query",  # every read route, the sweep's change index
     "scan": "dynamodb:Scan",  # the sweep's first run (no checkpoint yet) copies everything; no request path
     "delete_item": None,  # tests and tools only

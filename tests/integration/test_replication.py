@@ -15,11 +15,12 @@ import pytest
 import app as app_module
 from chalicelib import constants as C
 from chalicelib import jobs
+from chalicelib import keys as K
 from chalicelib.control import ControlStore
 from chalicelib.dynamodb import Item, Table
 from chalicelib.errors import Unavailable
 from chalicelib.keys import change_stamp, key
-from chalicelib.replication import ReplicationSweep, Replicator
+from chalicelib.replication import Change, ReplicationSweep, Replicator
 from chalicelib.times import format_time
 from dr import failover as fo
 from dr import verify as vf
@@ -121,7 +122,7 @@ def test_the_sweep_reads_only_what_changed_since_its_checkpoint(regions) -> None
         store.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     second = sweep.run(now + timedelta(seconds=1))
     assert second.copied == 11 and second.changes_found == 11  # 10 new and the heartbeat; not the 300 older
-    assert calls.count("Scan") == 0 and calls.count("BatchWriteItem") == 1
+    assert calls.count("Scan") == 0 and calls.count("TransactWriteItems") == 1
     assert differences(regions) == []
     heartbeat = ControlStore(replica).get(C.HEARTBEAT_SK)
     assert heartbeat is not None and heartbeat["source_region"] == PRIMARY
@@ -138,10 +139,10 @@ def test_a_sweep_killed_at_a_random_point_converges_when_run_again(regions) -> N
     ControlStore(primary).put(C.SWEEP_CHECKPOINT_SK, {"watermark": format_time(now - timedelta(hours=3))})
     sweep = ReplicationSweep(primary, Replicator(replica, PRIMARY))
     for seed in (1, 2, 3):
-        writes = {"n": 0, "die_at": random.Random(seed).randint(1, 40)}
+        writes = {"n": 0, "die_at": random.Random(seed).randint(1, 4)}  # 1,500 changes: 15 transactions
 
         def kill(model: Any, writes: dict = writes, **_: Any) -> None:
-            if model.name == "BatchWriteItem":
+            if model.name == "TransactWriteItems":
                 writes["n"] += 1
                 if writes["n"] == writes["die_at"]:
                     raise Killed
@@ -153,6 +154,43 @@ def test_a_sweep_killed_at_a_random_point_converges_when_run_again(regions) -> N
     report = sweep.run(now)
     assert report.complete
     assert differences(regions) == []
+
+
+def test_a_stream_write_between_the_sweeps_read_and_its_write_keeps_the_newer_version(regions) -> None:
+    # given 300 changes in the source that the sweep will copy, version 1 each
+    primary, replica = regions.table(PRIMARY), regions.table(DR)
+    now = datetime.now(timezone.utc)
+    put_items(primary, [item("race", f"{i:03d}", now) | {"version": {"N": "1"}} for i in range(300)])
+    ControlStore(primary).put(C.SWEEP_CHECKPOINT_SK, {"watermark": format_time(now - timedelta(minutes=5))})
+    stream_path = Replicator(replica, PRIMARY)
+    newer = {f"{i:03d}": item("race", f"{i:03d}", now, note="newer") | {"version": {"N": "5"}}
+             for i in range(0, 300, 7)}
+    deleted = [f"{i:03d}" for i in range(3, 300, 11)]
+    raced: list[str] = []
+
+    # when the stream writes newer versions (and deletes) into the replica after the sweep has read
+    # what the replica holds (BatchGetItem) and before the sweep writes (TransactWriteItems)
+    def stream_lands(model: Any, **_: Any) -> None:
+        if model.name in ("TransactWriteItems", "BatchWriteItem") and not raced:
+            raced.append("yes")
+            changes = [Change(key("race", k), image, 5) for k, image in newer.items()]
+            changes += [Change(key("race", k), None, 5) for k in deleted if k not in newer]
+            stream_path.apply(changes, now)
+
+    replica.client.meta.events.register("before-call.dynamodb", stream_lands)
+    try:
+        report = ReplicationSweep(primary, Replicator(replica, PRIMARY)).run(now)
+    finally:
+        replica.client.meta.events.unregister("before-call.dynamodb", stream_lands)
+    # then every newer version and every delete survives the sweep's older copies
+    assert raced and report.complete
+    held = {i["sk"]["S"]: i for i in replica.batch_get([key("race", f"{i:03d}") for i in range(300)])}
+    assert all(held[k]["version"]["N"] == "5" and held[k]["note"]["S"] == "newer" for k in newer)
+    assert all(K.is_tombstone(held[k]) for k in deleted if k not in newer)
+    others = [k for k in held if k not in newer and k not in deleted]
+    assert len(others) > 200 and all(held[k]["version"]["N"] == "1" for k in others)
+    assert report.copied == len(others)
+    assert report.already_current == len(newer) + len([k for k in deleted if k not in newer])
 
 
 @pytest.fixture
@@ -189,7 +227,9 @@ def test_5000_changes_under_faults_converge_with_nothing_lost_or_resurrected(cli
             continue
     else:
         raise AssertionError("the sweep never completed")
-    assert sum(len(i.injected) for i in faulty) > 200
+    injected = [fault for i in faulty for fault in i.injected]
+    # 100 changes per transaction: about 60 transactions in all, a fifth of them failed
+    assert len(injected) > 10 and any(fault.startswith("TransactWriteItems:") for fault in injected), injected
     assert differences(regions) == []
     live = vf.live_versions(regions.table(DR))
     assert len([k for k in live if k[0] == "c"]) == 2000 and not any(("c", k) in live for k in deleted)

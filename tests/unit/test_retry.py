@@ -90,11 +90,11 @@ def test_a_batch_write_with_a_deadline_keeps_going_past_the_round_limit_until_th
 
 
 class _AlwaysThrottled:
-    """A DynamoDB client whose PutItem is always throttled (after botocore's own retries)."""
+    """A DynamoDB client whose TransactWriteItems is always throttled (after botocore's own retries)."""
 
-    def put_item(self, **_: object) -> dict:
+    def transact_write_items(self, **_: object) -> dict:
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
-                           "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutItem")
+                           "ResponseMetadata": {"HTTPStatusCode": 400}}, "TransactWriteItems")
 
 
 def test_a_replica_that_keeps_failing_raises_with_what_aws_answered_and_the_run_logs_it(
