@@ -489,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{lag.applied_keys:,} of {lag.written:,} items written reached the replica; {lag.polls:,} polls, "
           f"{lag.batches:,} non-empty batches, {lag.records:,} records "
           f"({lag.records / max(lag.batches, 1):.1f} per batch); apply() p50 "
-          f"{percentile(lag.apply_ms, 50) if lag.apply_ms else 0:.0f} ms; {lag.replica_puts:,} PutItem into the "
+          f"{percentile(lag.apply_ms, 50) if lag.apply_ms else 0:.0f} ms; {lag.replica_puts:,} write requests into the "
           f"replica ({lag.replica_puts / max(lag.applied_keys, 1):.2f} per item); writer took "
           f"{lag.writer_seconds:.1f} s, {lag.late_writes} writes more than 50 ms behind schedule; "
           f"{lag.negative} applied before the writer saw its put_item return (counted as 0)")
