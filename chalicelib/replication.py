@@ -44,13 +44,11 @@ class Change:
 class ApplyResult:
     applied: int = 0  # changes written
     skipped_older: int = 0  # changes the replica already held at the same or a newer version
-    writes: int = 0  # TransactWriteItems requests sent, cancelled ones included
     heartbeat_lag_seconds: float | None = None
 
     def add(self, other: ApplyResult) -> None:
         self.applied += other.applied
         self.skipped_older += other.skipped_older
-        self.writes += other.writes
 
 
 def changes_from_stream(records: Sequence[dict[str, Any]]) -> list[Change]:
@@ -135,10 +133,8 @@ class Replicator:
                 failures.append(error)
                 return batch, result
             if codes is None:
-                result.writes += 1
                 result.applied += len(batch)
                 return [], result
-            result.writes += 1  # a cancelled transaction consumes capacity too
             current = [c for c, code in zip(batch, codes, strict=True) if code == aws_errors.TRANSACT_CONDITION_FAILED]
             if not current:
                 return batch, result  # cancelled for a conflict or throttling: later, with backoff
