@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from chalicelib import clients, global_endpoint, names
+from local import lifeline
 from ops.stacks import deploy_stack, stack_outputs
 from ops.templates import REGIONAL_TEMPLATE, ROOT, load_template, parameter_values, resolve
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+# Read by local.moto_server: after this many records a table's stream shard closes and a child opens.
+SHARD_RECORDS_ENV = "LOCAL_STREAM_SHARD_RECORDS"
 EMULATOR_CREDENTIALS = {name.lower(): value for name, value in CREDENTIALS.items()}  # as boto3.client takes them
 
 
@@ -37,11 +39,17 @@ class Emulator:
     process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls, port: int, log_path: Path | None = None) -> Emulator:
+    def start(cls, port: int, log_path: Path | None = None, shard_records: int | None = None) -> Emulator:
+        """moto's server on `port`, a child that dies with this process (local.lifeline); with
+        `shard_records`, each table's stream shard closes after that many records and a child shard
+        opens (local.moto_server)."""
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        env = lifeline.child_env(os.environ)
+        if shard_records is not None:
+            env[SHARD_RECORDS_ENV] = str(shard_records)
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT,
+            lifeline.command("local.moto_server", "-H", "127.0.0.1", "-p", str(port)),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT, env=env,
         )
         emulator = cls(f"http://127.0.0.1:{port}", process)
         emulator.wait_ready()

@@ -1,4 +1,6 @@
-"""moto's server, with one repair: TransactWriteItems without a copy of the whole table per item.
+"""moto's server, with one repair and one addition.
+
+The repair: TransactWriteItems without a copy of the whole table per item.
 
 moto 5.2.5 makes a deep copy of the table for every operation in a transaction, so that it can roll
 back; a 100-operation transaction against a table of a few thousand items takes seconds, and grows
@@ -6,23 +8,39 @@ with every test. This version does what DynamoDB documents instead: it checks ev
 condition against the items as they are, and writes only when all hold, so there is nothing to roll
 back. Every other answer, the errors and the cancellation reasons included, is moto's own.
 
+The addition: stream shards that close. moto gives each table's stream one shard forever; DynamoDB
+closes a shard every few hours (and when a partition splits) and opens a child that names it as its
+parent, so a stream reader must follow new shards and finish a parent before its child. With
+LOCAL_STREAM_SHARD_RECORDS=N in its environment (local.emulator.SHARD_RECORDS_ENV), this server
+closes a shard after N records: DescribeStream lists every shard, closed ones with their
+EndingSequenceNumber and children with their ParentShardId, and GetRecords on a closed shard that has
+been read to its end returns no NextShardIterator, as DynamoDB's does.
+
 Run: python -m local.moto_server -H 127.0.0.1 -p 5000 (the arguments are moto.server's); in-process
 (moto.mock_aws), call repair_transactions() first.
 """
 from __future__ import annotations
 
+import os
 import sys
+import time
+import uuid
 from typing import Any
 
 from moto import server
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     MultipleTransactionsException,
+    ResourceNotFoundException,
     TooManyTransactionsException,
     TransactionCanceledException,
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import StreamShard, Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+
+from local.emulator import SHARD_RECORDS_ENV
 
 _OPERATIONS = ("ConditionCheck", "Put", "Delete", "Update")
 
@@ -78,8 +96,76 @@ def repair_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign,assignment]
 
 
+def stream_shards(table: Table) -> list[StreamShard]:
+    """Every shard of the table's stream, oldest first: the closed ones, then the open one."""
+    closed: list[StreamShard] = getattr(table, "closed_stream_shards", [])
+    return [*closed, table.stream_shard] if table.stream_shard is not None else closed
+
+
+def close_shard(table: Table) -> None:
+    """Close the table's open shard and open its child, which starts at the next sequence number."""
+    parent = table.stream_shard
+    assert parent is not None
+    child = StreamShard(parent.account_id, table)
+    child.id = f"shardId-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    child.starting_sequence_number = parent.starting_sequence_number + len(parent.items)
+    child.parent_shard_id = parent.id  # type: ignore[attr-defined]
+    parent.ending_sequence_number = child.starting_sequence_number - 1  # type: ignore[attr-defined]
+    table.closed_stream_shards = [*getattr(table, "closed_stream_shards", []), parent]  # type: ignore[attr-defined]
+    table.stream_shard = child
+
+
+def roll_shards(records_per_shard: int) -> None:
+    """Close each stream shard after `records_per_shard` records (see the module's docstring)."""
+    moto_add, moto_describe, moto_get = StreamShard.add, DynamoDBStreamsBackend.describe_stream, ShardIterator.get
+
+    def add(self: StreamShard, old: Any, new: Any) -> None:
+        moto_add(self, old, new)
+        if self.table.stream_shard is self and len(self.items) >= records_per_shard:
+            close_shard(self.table)
+
+    def to_json(self: StreamShard) -> dict[str, Any]:
+        numbers = {"StartingSequenceNumber": str(self.starting_sequence_number)}
+        ending = getattr(self, "ending_sequence_number", None)
+        if ending is not None:
+            numbers["EndingSequenceNumber"] = str(ending)
+        parent = getattr(self, "parent_shard_id", None)
+        return {"ShardId": self.id, "SequenceNumberRange": numbers, **({"ParentShardId": parent} if parent else {})}
+
+    def describe_stream(self: DynamoDBStreamsBackend, arn: str) -> dict[str, Any]:
+        stream = moto_describe(self, arn)
+        stream["Shards"] = [shard.to_json() for shard in stream_shards(self._get_table_from_arn(arn))]
+        return stream
+
+    def get_shard_iterator(self: DynamoDBStreamsBackend, arn: str, shard_id: str, shard_iterator_type: str,
+                           sequence_number: str | None = None) -> ShardIterator:
+        shard = next((s for s in stream_shards(self._get_table_from_arn(arn)) if s.id == shard_id), None)
+        if shard is None:
+            raise ResourceNotFoundException(f"Requested resource not found: Shard {shard_id} does not exist")
+        iterator = ShardIterator(self, shard, shard_iterator_type, sequence_number)  # type: ignore[arg-type]
+        self.shard_iterators[iterator.arn] = iterator
+        return iterator
+
+    def get(self: ShardIterator, limit: int = 1000) -> dict[str, Any]:
+        result = moto_get(self, limit)
+        ending = getattr(self.stream_shard, "ending_sequence_number", None)
+        following = self.streams_backend.shard_iterators
+        if ending is not None and following[result["NextShardIterator"]].sequence_number > ending:
+            del following[result.pop("NextShardIterator")]  # a closed shard read to its end
+        return result
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.to_json = to_json  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.describe_stream = describe_stream  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator  # type: ignore[method-assign]
+    ShardIterator.get = get  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> None:
     repair_transactions()
+    records_per_shard = os.environ.get(SHARD_RECORDS_ENV)
+    if records_per_shard:
+        roll_shards(int(records_per_shard))
     server.main(argv)
 
 

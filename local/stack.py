@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,9 +16,14 @@ from types import FrameType
 
 import requests
 
+from chalicelib import constants as C
 from chalicelib import global_endpoint, names
 from chalicelib.constants import DR_REGION, ENV_LEASE_SECONDS, PRIMARY_REGION, WEBHOOK_SOURCES
+from chalicelib.control import ControlStore
+from chalicelib.dynamodb import Table
 from dashboards.report import write_report
+from dr import verify
+from local import lifeline
 from local.alert_console import QUEUE_NAME, AlertConsole
 from local.cloudwatch import apply_monitoring_stack_alarms
 from local.demo import load_demo_data
@@ -37,6 +43,10 @@ STATE_FILE = LOG_DIR / "stack.json"  # how to reach the running stack: `python -
 # The global endpoint's hosted zone and name in the emulator (dr/regional.yaml's HostedZoneId, DomainName).
 HOSTED_ZONE = "devops-metrics.test"
 GLOBAL_DOMAIN = f"api.{HOSTED_ZONE}"
+# DynamoDB closes a stream shard every few hours and opens a child; the local stack's emulator closes
+# one every 1,000 records, so the stream pollers follow shard changes in every session.
+SHARD_RECORDS = 1000
+STOP_WITHIN = 10.0  # seconds the children have to stop on SIGTERM before they are killed
 
 
 @dataclass
@@ -76,7 +86,7 @@ class LocalStack:
         LOG_DIR.mkdir(exist_ok=True)
         _step(f"starting moto's server behind a region switch on port {self.moto_port} "
               f"(log: {LOG_DIR / 'moto.log'})")
-        self.backend = Emulator.start(free_port(), LOG_DIR / "moto.log")
+        self.backend = Emulator.start(free_port(), LOG_DIR / "moto.log", shard_records=SHARD_RECORDS)
         self.switch = RegionSwitch(self.moto_port, self.backend.endpoint)
         self.switch.start()
         self.emulator = Emulator(f"http://127.0.0.1:{self.moto_port}")
@@ -109,6 +119,27 @@ class LocalStack:
             _step(f"loaded {count} demo events through POST /metrics, and two teams (GET /teams)")
             report = write_report(Api(self.primary_url), {"team": DEMO_REPORT_TEAM}, REPORT_FILE)
             _step(f"wrote the DORA report of the team {DEMO_REPORT_TEAM}: {report} (open it in a browser)")
+        self._wait_until_the_standby_is_whole()
+
+    def _wait_until_the_standby_is_whole(self, timeout: float = 60.0) -> None:
+        """Until the standby holds every item the primary holds, at the same versions (what `dr verify`
+        compares), and the primary's heartbeat has reached it (what `dr status` and `dr failover` read)."""
+        assert self.emulator is not None
+        primary, standby = (Table(self.emulator.dynamodb(region), self.outputs[region]["TableName"], region)
+                            for region in (PRIMARY_REGION, DR_REGION))
+        deadline = time.monotonic() + timeout
+        while True:
+            heartbeat = ControlStore(standby).get(C.HEARTBEAT_SK)
+            differences = verify.compare(primary, standby)
+            if heartbeat is not None and not differences:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the standby did not catch up within {timeout:.0f} s: {len(differences)} "
+                                   f"differences, {'a' if heartbeat else 'no'} heartbeat (see "
+                                   f"{LOG_DIR / 'workers-us-east-1.log'})")
+            time.sleep(0.2)
+        _step(f"{DR_REGION} holds what {PRIMARY_REGION} holds ({len(verify.live_versions(primary))} items, "
+              f"0 differences) and has {PRIMARY_REGION}'s heartbeat (lag {heartbeat.get('lag_seconds')} s)")
 
     def _region_env(self, region: str) -> dict[str, str]:
         """What a region's app and workers run with: the emulator, the region's own access key (so
@@ -142,11 +173,11 @@ class LocalStack:
               f"records and health checks choose ({self.global_api.region} now)")
 
     def _start_app(self, region: str, stage: str, port: int) -> subprocess.Popen[bytes]:
-        env = {**clean_env(), **self._region_env(region)}
+        env = lifeline.child_env({**clean_env(), **self._region_env(region)})
         log = open(LOG_DIR / f"app-{region}.log", "ab")
-        chalice = str(Path(sys.executable).parent / "chalice")
-        return subprocess.Popen(
-            [chalice, "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"],
+        return subprocess.Popen(  # `chalice local`, as a child that dies with this process
+            lifeline.command("chalice.cli:main", "local", "--stage", stage, "--host", "127.0.0.1", "--port",
+                             str(port), "--no-autoreload"),
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -205,10 +236,10 @@ class LocalStack:
     def _start_workers(self, region: str) -> subprocess.Popen[bytes]:
         log = open(LOG_DIR / f"workers-{region}.log", "ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "local.workers", *self._worker_args(region), "--sweep-every", str(self.sweep_every),
-             "--health-every", str(self.health_every), *self._lease_every()],
-            cwd=ROOT, env={**clean_env(), **self._worker_env(region)}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            lifeline.command("local.workers", *self._worker_args(region), "--sweep-every", str(self.sweep_every),
+                             "--health-every", str(self.health_every), *self._lease_every()),
+            cwd=ROOT, env=lifeline.child_env({**clean_env(), **self._worker_env(region)}), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )
 
     def _lease_every(self) -> list[str]:
@@ -232,19 +263,22 @@ class LocalStack:
         raise RuntimeError(f"the {region} app did not become healthy at {url} within {timeout:.0f} s")
 
     def stop(self) -> None:
-        for thread in (self.console, self.forwarder):
-            if thread is not None:
-                thread.stop()
+        """Everything stops: the children are asked (SIGTERM) together and killed after STOP_WITHIN."""
         STATE_FILE.unlink(missing_ok=True)
         processes = [*self.workers.values(), *self.apps.values()]
         for process in processes:
             if process.poll() is None:
                 process.terminate()
+        for thread in (self.console, self.forwarder):
+            if thread is not None:
+                thread.stop()
+        deadline = time.monotonic() + STOP_WITHIN
         for process in processes:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         if self.global_api is not None:
             self.global_api.stop()
         if self.switch is not None:
@@ -409,13 +443,17 @@ def main(argv: list[str] | None = None) -> int:
                        endpoint_check_every=args.endpoint_check_every, lease_seconds=args.lease_seconds)
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
+        # The first SIGINT or SIGTERM stops the stack; those after it must not abort the stop half-way
+        # (make passes its own SIGTERM on, and an impatient user presses Ctrl-C twice).
+        _ignore_stop_signals()
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _terminate)
     # A shell starts a background job with SIGINT ignored, and Python then leaves it ignored: the
     # stack started that way (nohup, `&`, a CI step) would outlive the SIGINT meant to stop it.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
+        clear_leftovers((args.moto_port, args.port, args.standby_port, args.global_port))
         stack.start()
         print(stack.banner(), flush=True)
         while all(p.poll() is None for p in [*stack.apps.values(), *stack.workers.values()]):
@@ -429,5 +467,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
+        _ignore_stop_signals()
         stack.stop()
         _step("stopped")
+
+
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def clear_leftovers(ports: tuple[int, ...]) -> None:
+    """Stop what an earlier run left behind, naming each process, and refuse to start on a port
+    another process holds, naming it and saying how to stop it."""
+    found = lifeline.leftovers()
+    for leftover in found:
+        _step(f"stopping a leftover of an earlier run: {leftover.describe()}")
+    survivors = lifeline.stop(found) if found else []
+    if survivors:
+        raise RuntimeError("these leftovers did not stop: " + "; ".join(s.describe() for s in survivors)
+                           + "; stop them with: kill -9 " + " ".join(str(s.pid) for s in survivors))
+    for port in ports:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                holder = lifeline.holder_of(port)
+                who = f"by {holder}" if holder else "by another process (find it with: lsof -i :" + str(port) + ")"
+                how = f"; stop it with: kill {holder.split()[1]}" if holder else ""
+                raise RuntimeError(f"port {port} is in use {who}{how}; or start on other ports "
+                                   f"(--moto-port, --port, --standby-port, --global-port)") from None

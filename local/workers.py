@@ -1,7 +1,8 @@
 """The Lambda triggers of one region, run locally: a stream poller that feeds the app's real stream
 handler with records from moto's GetRecords, and a scheduler that calls the app's real scheduled
 handlers (replication_sweep, health_check, publish_dora). Started by the local stack, one process
-per region, with that region's environment.
+per region, with that region's environment. The poller reads the stream from its start and follows
+new shards (local.streams), as Lambda's event source mapping with TRIM_HORIZON does.
 
     python -m local.workers --region us-east-1 --stream-arn ARN [--sweep-every 60] [--health-every 60]
     python -m local.workers --region us-east-1 --stream-arn ARN --once health_check   # one run, now
@@ -67,8 +68,12 @@ def run_scheduled(app_module: ModuleType, region: str, handler: str) -> dict[str
     return result
 
 
-def run_schedule(app_module: ModuleType, region: str, handler: str, stop: threading.Event, every: float) -> None:
-    while not stop.wait(every):
+def run_schedule(app_module: ModuleType, region: str, handler: str, stop: threading.Event, every: float,
+                 first: float | None = None) -> None:
+    """Run the handler every `every` seconds, the first time after `first` (default: `every`)."""
+    wait = every if first is None else first
+    while not stop.wait(wait):
+        wait = every
         try:  # the handler logs its own run and result (chalicelib.logs.logged_run)
             run_scheduled(app_module, region, handler)
         except Exception as error:  # noqa: BLE001 - a failed run is retried at the next tick, as in AWS
@@ -100,13 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # The sweep runs once at the start: it writes the heartbeat that tells the standby (and `dr status`,
+    # and `dr failover`) how far behind it is, and copies what the stream missed while nothing ran.
+    schedules = (("replication_sweep", args.sweep_every, 0.0), ("health_check", args.health_every, None),
+                 ("publish_dora", args.dora_every, None), ("renew_lease", args.lease_every, None),
+                 ("readiness_check", args.readiness_every, None))
     threads = [threading.Thread(target=poll_stream, args=(app_module, args.region, args.stream_arn, stop,
                                                           args.poll_every), daemon=True),
-               *(threading.Thread(target=run_schedule, args=(app_module, args.region, handler, stop, every),
+               *(threading.Thread(target=run_schedule, args=(app_module, args.region, handler, stop, every, first),
                                   daemon=True)
-                 for handler, every in (("replication_sweep", args.sweep_every), ("health_check", args.health_every),
-                                        ("publish_dora", args.dora_every), ("renew_lease", args.lease_every),
-                                        ("readiness_check", args.readiness_every)))]
+                 for handler, every, first in schedules)]
     for thread in threads:
         thread.start()
     log_event("INFO", "started", worker="all", stream=args.stream_arn, sweep_every=args.sweep_every,

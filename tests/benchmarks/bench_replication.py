@@ -337,7 +337,7 @@ class LagFigures:
 def bench_lag(args: argparse.Namespace, emulator: Emulator, source: Table, replica: Table,
               counter: RequestCounter) -> LagFigures:
     arn = str(source.describe()["LatestStreamArn"])
-    reader = StreamReader(emulator.client("dynamodbstreams", SOURCE), arn, SOURCE)
+    reader = StreamReader(emulator.client("dynamodbstreams", SOURCE), arn, SOURCE, start="LATEST")
     writer_client = emulator.client("dynamodb", SOURCE)  # the writer's own client, as the API's would be
     replicator = Replicator(replica, SOURCE)
     total = args.rate * args.seconds

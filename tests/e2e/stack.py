@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,11 +15,12 @@ from ops.templates import ROOT
 
 
 class StackProcess:
-    """`make up ARGS=...`; ports are picked free unless `default_ports`."""
+    """`make up ARGS=...`; ports are picked free unless given, or `default_ports`."""
 
-    def __init__(self, extra_args: str = "", default_ports: bool = False, sigint_ignored: bool = False) -> None:
+    def __init__(self, extra_args: str = "", default_ports: bool = False, sigint_ignored: bool = False,
+                 ports: tuple[int, int, int, int] | None = None) -> None:
         self.moto, self.primary, self.standby, self.global_ = (5000, 8000, 8001, 8002) if default_ports else (
-            free_port(), free_port(), free_port(), free_port())
+            ports or (free_port(), free_port(), free_port(), free_port()))
         ports = "" if default_ports else (f"--moto-port {self.moto} --port {self.primary} --standby-port "
                                           f"{self.standby} --global-port {self.global_}")
         self.output: list[str] = []
@@ -47,6 +49,16 @@ class StackProcess:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.moto}"
+
+    def operator_env(self) -> dict[str, str]:
+        """What an operator's shell holds to run `python -m dr` against this stack's emulator."""
+        return {**self.environment(), "AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing"}
+
+    def dr(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`python -m dr ARGS` against this stack, as dr/RUNBOOK.md runs it."""
+        return subprocess.run([sys.executable, "-m", "dr", *args], cwd=ROOT, env=self.operator_env(),
+                              capture_output=True, text=True, timeout=900)
 
     def wait_until_ready(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
@@ -88,6 +100,35 @@ class StackProcess:
         out, _ = self.process.communicate(timeout=60)
         self.output.append(out or "")
         return self.process.returncode
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command, or None once the process is gone (a zombie
+    is gone: it runs nothing and holds no port)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`: its children, theirs, and so on."""
+    parents = {int(entry): int(fields[1]) for entry in os.listdir("/proc") if entry.isdigit()
+               if (fields := _stat(int(entry))) is not None}
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def wait_gone(pids: set[int], timeout: float) -> set[int]:
+    """Those of `pids` still running after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (alive := {pid for pid in pids if _stat(pid) is not None}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
 
 
 @contextmanager

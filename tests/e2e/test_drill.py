@@ -4,8 +4,6 @@ follows the active region through the failover and the failback."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -13,7 +11,6 @@ import pytest
 import requests
 
 from chalicelib import constants as C
-from ops.templates import ROOT
 from tests.e2e.stack import StackProcess
 
 pytestmark = pytest.mark.e2e
@@ -28,16 +25,6 @@ def stack() -> Iterator[StackProcess]:
         yield stack
     finally:
         stack.interrupt()
-
-
-def operator_env(stack: StackProcess) -> dict[str, str]:
-    return {**stack.environment(), "AWS_ENDPOINT_URL": stack.endpoint, "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing"}
-
-
-def dr(stack: StackProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dr", *args], cwd=ROOT, env=operator_env(stack),
-                          capture_output=True, text=True, timeout=900)
 
 
 def served_by(stack: StackProcess, timeout: float, region: str) -> str | None:
@@ -64,7 +51,7 @@ def post(stack: StackProcess, event_id: str) -> requests.Response:
 
 
 def test_the_drill_passes_the_outage_partition_and_crash_scenarios(stack: StackProcess) -> None:
-    drill = dr(stack, "drill", "--json", "--scenario", "all", "--warmup", "2", "--global-url", stack.global_url,
+    drill = stack.dr("drill", "--json", "--scenario", "all", "--warmup", "2", "--global-url", stack.global_url,
                "--primary-url", stack.url, "--standby-url", stack.standby_url)
     assert drill.returncode == 0, drill.stdout + drill.stderr
     report = json.loads(drill.stdout)

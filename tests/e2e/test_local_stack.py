@@ -2,10 +2,12 @@
 as a new user would, and stop it with Ctrl-C."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from PIL import Image
 
 from dashboards.report import METRICS
 from ops.templates import ROOT
-from tests.e2e.stack import StackProcess, running
+from tests.e2e.stack import StackProcess, descendants, running, wait_gone
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +36,17 @@ def test_the_banner_prints_the_urls_the_emulator_and_the_table(stack: StackProce
                      f"{stack.global_url}/webhooks/github", "devops-metrics-dev-webhook-pagerduty", "send-webhook",
                      "/_outage/partition", "--scenario partition"):
         assert expected in banner
+
+
+def test_right_after_the_banner_the_standby_is_whole_and_has_a_heartbeat(stack: StackProcess) -> None:
+    """The first thing a user may do after the banner: `dr verify` finds no difference (the stream
+    poller read the stream from its start), and `dr status` shows the heartbeat a failover needs."""
+    verified = stack.dr("verify", "--stage", "dev", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["differences"] == 0, verified.stdout
+    status = stack.dr("status", "--stage", "dev", "--json")
+    (standby,) = [row for row in json.loads(status.stdout)["regions"] if row["region"] == "us-west-2"]
+    assert standby["last_heartbeat"] is not None and standby["replication_lag_seconds"] is not None
 
 
 def test_a_new_user_session(stack: StackProcess) -> None:
@@ -157,3 +170,47 @@ def test_sigint_stops_a_stack_started_with_sigint_ignored() -> None:
     for port in (stack.moto, stack.primary, stack.standby, stack.global_):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def test_a_killed_runner_leaves_no_process_and_sigterm_to_the_group_stops_the_next_stack_within_15_s() -> None:
+    """SIGKILL to the runner (`python -m local up`, below make): its children (moto, both apps, both
+    workers) die with it, and `make up` on the same ports starts again. Then SIGTERM to that stack's
+    process group, as `docker stop`, systemd, a CI runner or a closed terminal send it: make passes
+    the signal on, so the runner gets it twice, and everything still stops within 15 s."""
+    first = StackProcess("--no-demo-data")
+    try:
+        first.wait_until_ready()
+        (runner,) = [pid for pid in descendants(first.process.pid) if pid in _children(first.process.pid)]
+        children = descendants(runner)
+        assert len(children) >= 5, children  # moto, two apps, two workers
+        os.kill(runner, signal.SIGKILL)
+        assert wait_gone(children, timeout=5) == set(), "children outlived the runner"
+    finally:
+        if first.process.poll() is None:
+            os.killpg(first.process.pid, signal.SIGKILL)
+        first.process.communicate(timeout=30)
+
+    second = StackProcess("--no-demo-data", ports=(first.moto, first.primary, first.standby, first.global_))
+    try:
+        second.wait_until_ready()
+        assert requests.get(f"{second.url}/health", timeout=10).status_code == 200
+        everything = descendants(second.process.pid)
+        started = time.monotonic()
+        os.killpg(second.process.pid, signal.SIGTERM)
+        assert wait_gone(everything, timeout=15) == set(), "processes outlived SIGTERM by 15 s"
+        took = time.monotonic() - started
+    finally:
+        if second.process.poll() is None:
+            os.killpg(second.process.pid, signal.SIGKILL)
+    out, _ = second.process.communicate(timeout=30)
+    output = "".join(second.output) + (out or "")
+    assert "==> stopping" in output and "==> stopped" in output and "Traceback" not in output, output[-3000:]
+    assert took < 15
+    for port in (second.moto, second.primary, second.standby, second.global_):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def _children(pid: int) -> set[int]:
+    return {child for child in descendants(pid) if open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[1]
+            == str(pid)}

@@ -56,7 +56,7 @@ def exercise_everything(client: Any, aws: Any, pipeline_client: Any) -> None:  #
     client.http.get("/health?deep=true")
     # the stream handler, fed with the table's real stream records, then the sweep
     arn = aws.client("dynamodb", PRIMARY).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-    records = StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY, from_start=True).poll()
+    records = StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY).poll()
     client.lambda_.invoke("replicate_stream", lambda_event(records[:100]))
     client.lambda_.invoke("replication_sweep", scheduled(client))
     # a pipeline execution of each outcome

@@ -39,7 +39,7 @@ def regions(aws) -> Regions:
 @pytest.fixture
 def stream(aws) -> StreamReader:
     arn = aws.client("dynamodb", PRIMARY).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-    return StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY)
+    return StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY, start="LATEST")
 
 
 def item(pk: str, sk: str, at: datetime, **extra: str) -> Item:

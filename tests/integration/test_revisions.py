@@ -52,7 +52,7 @@ def regions(aws: Any) -> Regions:
 @pytest.fixture
 def stream(aws: Any) -> StreamReader:
     arn = aws.client("dynamodb", PRIMARY).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-    return StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY)
+    return StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY, start="LATEST")
 
 
 # ---- identity ----------------------------------------------------------------------------------
