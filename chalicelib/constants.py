@@ -93,6 +93,16 @@ HEARTBEAT_SK: Final = "replication-heartbeat"  # written by the replication swee
 HEALTH_STATE_SK_PREFIX: Final = "health-state#"  # + region: the health check's alert state
 HEALTH_SAMPLE_SK_PREFIX: Final = "health-sample#"  # + region#time: one sample per run, expires by TTL
 TTL_ATTRIBUTE: Final = "expires_at"
+# Daily rollups (chalicelib/rollups.py): in each event partition, sk=rollup#<kind>#<day>#<n> holds
+# one entry per event of that kind and day; the state item says since when they are whole.
+ROLLUP_SK_PREFIX: Final = "rollup#"
+ROLLUP_KINDS: Final = ("deployment", "incident")  # the kinds DORA's metrics read
+# A day's entries fill parts of this many bytes: a stream batch rewrites at most one part per day it
+# touches (8 write units at most), and a quiet service's day is one item.
+ROLLUP_PART_BYTES: Final = 8_000
+ROLLUPS_PK: Final = "_rollups"  # replicated: pk=_rollups, sk=state
+ROLLUP_STATE_SK: Final = "state"
+ROLLUP_STATE_CACHE_SECONDS: Final = 60.0  # a function re-reads the rollups' state at most this often
 # Change index (gsi "changes"): partition = the hour an item was written, sort = when#pk#sk. A sweep
 # reads one or two partitions; the current hour takes every write, as a minute partition would.
 CHANGES_INDEX: Final = "changes"

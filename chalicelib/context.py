@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import constants as C
 from chalicelib import lease
@@ -17,6 +17,9 @@ from chalicelib.events import EventStore
 from chalicelib.role import RegionRole, role_from_record
 from chalicelib.teams import TeamStore
 from chalicelib.times import utc_now
+
+if TYPE_CHECKING:
+    from chalicelib.rollups import DoraSource, RollupStore
 
 
 @dataclass
@@ -36,6 +39,19 @@ class Context:
     @cached_property
     def events(self) -> EventStore:
         return EventStore(self.table)
+
+    @cached_property
+    def rollups(self) -> RollupStore:
+        from chalicelib.rollups import RollupStore  # not on a POST's path (its cold start)
+
+        return RollupStore(self.table)
+
+    @cached_property
+    def dora(self) -> DoraSource:
+        """Where summaries and trends read their inputs: the daily rollups, or the events."""
+        from chalicelib.rollups import DoraSource
+
+        return DoraSource(self.events, self.rollups)
 
     @cached_property
     def teams(self) -> TeamStore:

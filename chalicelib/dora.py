@@ -18,6 +18,13 @@ from chalicelib.benchmarks import Benchmark
 from chalicelib.lifecycle import FAILED_DEPLOYMENT_STATUSES, is_finished
 from chalicelib.times import parse_time
 
+# What the metrics read of each stored event, besides its service and environment: the daily
+# rollups (chalicelib.rollups) keep these fields, and only these.
+INPUTS = {
+    "deployment": ("id", "timestamp", "status", "commits", "commit_sha", "commit_timestamp", "planned", "remediates"),
+    "incident": ("id", "timestamp", "opened_at", "resolved_at", "deployment_id"),
+}
+
 # Kept for one release under their 2021 names, with the same values: docs/api.md says so.
 DEPRECATED = {"lead_time_for_changes": "change_lead_time", "change_failure_rate": "change_fail_rate"}
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import constants as C
-from chalicelib import delivery, lease, replication
+from chalicelib import delivery, lease, replication, rollups
 from chalicelib.context import Context
 from chalicelib.events import PutResult
 from chalicelib.health_check import run_health_check
@@ -19,19 +19,22 @@ from chalicelib.summary import service_summary
 
 
 def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """The active region's stream -> the peer's table. A failure raises, so Lambda retries the batch."""
+    """The active region's stream -> the peer's table, and this table's daily rollups (chalicelib.rollups).
+    A failure raises, so Lambda retries the batch: both are idempotent."""
     if ctx.peer is None or not ctx.role().is_active:
         return {"replicated": 0, "reason": "standby"}  # this region's changes are replicas
 
     changes = replication.changes_from_stream(records)
     result = replication.Replicator(ctx.peer, ctx.settings.region).apply(changes, now)
+    ctx.rollups.start(now, ctx.settings.region)
+    parts = ctx.rollups.apply(rollups.changes_from_stream(records), now)
     lag = replication.stream_lag_seconds(records, now)
     measured: dict[str, tuple[float, str]] = {"ItemsReplicated": (result.applied, "Count")}
     if lag is not None:
         measured["ReplicationLagSeconds"] = (lag, "Seconds")
     emit(measured, {"Stage": ctx.settings.stage, "SourceRegion": ctx.settings.region, "Path": "stream"})
     return {"records": len(records), "keys": len(changes), "replicated": result.applied,
-            "already_current": result.skipped_older, "lag_seconds": lag}
+            "already_current": result.skipped_older, "rollup_parts_written": parts, "lag_seconds": lag}
 
 
 def renew_lease(ctx: Context, now: datetime) -> dict[str, Any]:
@@ -77,7 +80,7 @@ def publish_dora(ctx: Context, now: datetime) -> dict[str, Any]:
     for environment in ctx.settings.dora_environments:
         start = now - timedelta(days=C.DORA_PUBLISH_DAYS)
         for service in ctx.events.services_with("deployment", environment, start, now):
-            keys = service_summary(ctx.events, service, environment, C.DORA_PUBLISH_DAYS, now)
+            keys = service_summary(ctx.dora, service, environment, C.DORA_PUBLISH_DAYS, now)
             measured = {metric: (keys[key]["value"], "None") for key, metric in DORA_METRICS.items()
                         if keys[key]["value"] is not None}  # an empty input has no value, not 0
             if measured:

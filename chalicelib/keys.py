@@ -4,6 +4,9 @@
                gsi1pk=<kind>#<environment>    gsi1sk=<timestamp>#<service>#<id>
   identity     pk=M#<environment>#<service>  sk=ID#<kind>#<id>   (the current revision: its event's
                                                                    key, content hash, revision count)
+  rollup       pk=M#<environment>#<service>  sk=rollup#<kind>#<day>#<n>   (one entry per event of
+                                                  that kind and day, in parts: chalicelib.rollups)
+  rollups      pk=_rollups                    sk=state   (since when the rollups are whole; replicated)
   team         pk=TEAMS                       sk=<team>   (its services; replicated)
   heartbeat    pk=_heartbeat                  sk=<source region>   (replicated)
   control      pk=_control                    sk=failover | replication-heartbeat | sweep-checkpoint |
@@ -79,7 +82,29 @@ def is_identity(item: Item) -> bool:
 
 def is_event(item: Item) -> bool:
     return bool(item["pk"]["S"].startswith(C.EVENT_PK_PREFIX)
-                and not item["sk"]["S"].startswith(C.IDENTITY_SK_PREFIX))
+                and not item["sk"]["S"].startswith((C.IDENTITY_SK_PREFIX, C.ROLLUP_SK_PREFIX)))
+
+
+def kind_of_event_sk(sk: str) -> str:
+    return sk.split("#", 1)[0]
+
+
+def rollup_sk(kind: str, day: str, part: str) -> str:
+    """A rollup part's sort key: `part` numbers the day's parts ('000', '001'...)."""
+    return f"{C.ROLLUP_SK_PREFIX}{kind}#{day}#{part}"
+
+
+def rollup_day_bounds(kind: str, first_day: str, last_day: str) -> tuple[str, str]:
+    """The sort key range of every rollup part of `kind` from `first_day` to `last_day`."""
+    return rollup_sk(kind, first_day, ""), rollup_sk(kind, last_day, C.KEY_UPPER_SENTINEL)
+
+
+def is_rollup(item: Item) -> bool:
+    return bool(item["pk"]["S"].startswith(C.EVENT_PK_PREFIX) and item["sk"]["S"].startswith(C.ROLLUP_SK_PREFIX))
+
+
+def rollup_state_key() -> Item:
+    return key(C.ROLLUPS_PK, C.ROLLUP_STATE_SK)
 
 
 def is_legacy_record(item: Item) -> bool:

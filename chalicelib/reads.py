@@ -79,9 +79,9 @@ def metrics_summary(ctx: Context, query: Mapping[str, str] | None, now: datetime
     explain = params.explain == "true"
     team = _team(ctx, params.service, params.team)
     if team is not None:
-        return 200, team_summary(ctx.events, team, params.environment, params.days, now, params.benchmark, explain)
+        return 200, team_summary(ctx.dora, team, params.environment, params.days, now, params.benchmark, explain)
     assert params.service is not None
-    return 200, service_summary(ctx.events, params.service, params.environment, params.days, now,
+    return 200, service_summary(ctx.dora, params.service, params.environment, params.days, now,
                                 params.benchmark, explain)
 
 
@@ -94,7 +94,7 @@ def metrics_trends(ctx: Context, query: Mapping[str, str] | None, now: datetime)
     team = _team(ctx, params.service, params.team)
     services = list(team.services) if team is not None else [str(params.service)]
     named = {"team": team.name, "services": services} if team is not None else {"service": params.service}
-    return 200, named | trends(ctx.events, services, params.environment, params.bucket, params.count, now,
+    return 200, named | trends(ctx.dora, services, params.environment, params.bucket, params.count, now,
                                params.benchmark, params.explain == "true")
 
 

@@ -1,6 +1,6 @@
-"""The DORA summary of one service and environment: its events read from the store, the numbers
-computed by chalicelib.dora and rated by a benchmark (GET /metrics/summary, and the metrics
-publish_dora emits)."""
+"""The DORA summary of one service and environment: its events' inputs read from the daily rollups
+(or the events themselves, chalicelib.rollups.DoraSource), the numbers computed by chalicelib.dora
+and rated by a benchmark (GET /metrics/summary, and the metrics publish_dora emits)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -10,17 +10,17 @@ from chalicelib import constants as C
 from chalicelib import dora
 from chalicelib.benchmarks import BENCHMARKS
 from chalicelib.dynamodb import parallel
-from chalicelib.events import EventStore
+from chalicelib.rollups import EventSource
 from chalicelib.teams import Team
 from chalicelib.times import format_time
 
 
-def service_summary(store: EventStore, service: str, environment: str, days: int, now: datetime,
+def service_summary(store: EventSource, service: str, environment: str, days: int, now: datetime,
                     benchmark: str = C.DEFAULT_BENCHMARK, explain: bool = False) -> dict[str, Any]:
     return {"service": service} | summary_of(store, [service], environment, days, now, benchmark, explain)
 
 
-def team_summary(store: EventStore, team: Team, environment: str, days: int, now: datetime,
+def team_summary(store: EventSource, team: Team, environment: str, days: int, now: datetime,
                  benchmark: str = C.DEFAULT_BENCHMARK, explain: bool = False) -> dict[str, Any]:
     """A team's metrics: counts add up across its services, and medians are taken over the union of
     their values (not as a median of medians)."""
@@ -28,7 +28,7 @@ def team_summary(store: EventStore, team: Team, environment: str, days: int, now
         store, list(team.services), environment, days, now, benchmark, explain)
 
 
-def read_events(store: EventStore, services: list[str], environment: str, start: datetime,
+def read_events(store: EventSource, services: list[str], environment: str, start: datetime,
                 end: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The deployments of [start, end] and the incidents that may count in it (opened up to
     INCIDENT_LOOKBACK_DAYS before it), of every service named, read in parallel."""
@@ -46,7 +46,7 @@ def read_events(store: EventStore, services: list[str], environment: str, start:
     return deployments, incidents
 
 
-def summary_of(store: EventStore, services: list[str], environment: str, days: int, now: datetime,
+def summary_of(store: EventSource, services: list[str], environment: str, days: int, now: datetime,
                benchmark: str, explain: bool) -> dict[str, Any]:
     start = now - timedelta(days=days)
     deployments, incidents = read_events(store, services, environment, start, now)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from chalicelib.benchmarks import BENCHMARKS
 from chalicelib.dora import DEPRECATED, summarize
-from chalicelib.events import EventStore
+from chalicelib.rollups import EventSource
 from chalicelib.summary import read_events
 from chalicelib.times import format_time
 
@@ -45,7 +45,7 @@ def spans(bucket: Bucket, count: int, now: datetime) -> list[Span]:
     return [Span(start, end, partial=end == now) for start, end in zip(starts, ends, strict=True)]
 
 
-def trends(store: EventStore, services: list[str], environment: str, bucket: Bucket, count: int, now: datetime,
+def trends(store: EventSource, services: list[str], environment: str, bucket: Bucket, count: int, now: datetime,
            benchmark: str, explain: bool = False) -> dict[str, Any]:
     periods = spans(bucket, count, now)
     deployments, incidents = read_events(store, services, environment, periods[0].start, now)

@@ -2,7 +2,9 @@
 
   status                 tables, items, replication lag, last sweep, active region and epoch
   replicate [--full]     sweep the changes (or everything) from the active region to the standby
-  verify [--repair]      compare both tables key by key and version by version; repair differences
+  verify [--repair]      compare both tables key by key and version by version; repair differences;
+                         check the active table's daily rollups
+  rollups [--rebuild]    check the active table's daily rollups against its events (or compute them again)
   migrate                after upgrading from release 0.1.0: give every stored event its identity record
   failover --to REGION   preflight, fence, final sweep, switch, notify, record an incident
   failback               fail over back to the primary region (us-east-1)
@@ -114,9 +116,39 @@ def cmd_verify(args: argparse.Namespace, regions: Regions) -> int:
     text = f"{source} -> {replica}: {len(differences)} difference(s)\n\n{summary}"
     if "repaired" in result:
         text += f"\n\nrepaired {result['repaired']}; {result['remaining']} remain"
+    print(f"checking the daily rollups of {source} against its events...", file=sys.stderr)
+    report = vf.check_rollups(regions.table(source))
+    result["rollups"] = report.as_dict()
+    text += "\n\n" + _rollup_text(source, report)
     emit(args, result, text)
     remaining = result.get("remaining", len(differences))
-    return OK if remaining == 0 else FAILED
+    return OK if remaining == 0 and not report.differing else FAILED
+
+
+def _rollup_text(region: str, report: vf.RollupReport) -> str:
+    rollup = report.as_dict()
+    since = {None: "nothing maintains them yet", vf.rollups.BEGINNING: "whole since a rebuild"}.get(
+        report.complete_from, f"whole from {report.complete_from}")
+    text = (f"rollups of {region} ({since}): {report.days} day(s), {rollup['differing_days']} differ "
+            f"(missing {rollup['missing']}, stale {rollup['stale']}, extra {rollup['extra']} entries)")
+    if report.not_covered:
+        text += (f"; {len(report.not_covered)} day(s) before they were whole are not built yet: "
+                 f"python -m dr rollups --rebuild")
+    elif report.differing:
+        text += "; python -m dr rollups --rebuild computes them again"
+    return text
+
+
+def cmd_rollups(args: argparse.Namespace, regions: Regions) -> int:
+    source, _ = _source_and_replica(regions)
+    table = regions.table(source)
+    if args.rebuild:
+        print(f"rebuilding the daily rollups of {source} from its events...", file=sys.stderr)
+        days, parts = vf.rebuild_rollups(table, now(), progress=lambda n: print(f"  {n} days...", file=sys.stderr))
+        print(f"rebuilt {days} day(s) ({parts} part(s) written); the rollups are whole", file=sys.stderr)
+    report = vf.check_rollups(table)
+    emit(args, {"region": source, **report.as_dict()}, _rollup_text(source, report))
+    return OK if not report.differing and not report.not_covered else FAILED
 
 
 def cmd_migrate(args: argparse.Namespace, regions: Regions) -> int:
@@ -228,6 +260,11 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--repair", action="store_true", help="copy missing/stale items, delete extra ones")
     verify.add_argument("--budget", type=float, default=600.0, help="seconds before stopping (default 600)")
     verify.set_defaults(run=cmd_verify)
+    rollup = commands.add_parser("rollups", parents=[common],
+                                 help="check the daily rollups against the events; --rebuild computes them again")
+    rollup.add_argument("--rebuild", action="store_true",
+                        help="compute every differing day again from its events (after an upgrade, or a repair)")
+    rollup.set_defaults(run=cmd_rollups)
     commands.add_parser("migrate", parents=[common], help="after upgrading from 0.1.0: identity records for old events"
                         ).set_defaults(run=cmd_migrate)
     moving = argparse.ArgumentParser(add_help=False)  # what failover and failback share

@@ -1,4 +1,5 @@
-"""Compare the two tables key by key and version by version, and repair the differences."""
+"""Compare the two tables key by key and version by version, and repair the differences; check the
+active table's daily rollups against its events, and rebuild them."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,6 +9,7 @@ from typing import Any
 
 from chalicelib import constants as C
 from chalicelib import keys as K
+from chalicelib import rollups
 from chalicelib.dynamodb import Table
 from chalicelib.replication import Change, Replicator
 
@@ -75,3 +77,44 @@ def repair(differences: list[Difference], source: Table, replica: Table, now: da
     repaired += replicator.apply(extra, now).applied
     return repaired
 
+
+
+# ---- the daily rollups --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RollupReport:
+    """The source table's rollups against its events: the days that differ, split into those the
+    rollups claim to cover (from `complete_from`: a problem) and those before it (not built yet)."""
+
+    days: int  # days with rolled-up events or rollup parts
+    differing: list[rollups.DayDifference]
+    not_covered: list[rollups.DayDifference]
+    complete_from: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"days": self.days, "differing_days": len(self.differing),
+                "missing": sum(d.missing for d in self.differing), "stale": sum(d.stale for d in self.differing),
+                "extra": sum(d.extra for d in self.differing), "days_before_complete_from": len(self.not_covered),
+                "complete_from": self.complete_from, "sample": [d.as_dict() for d in self.differing[:20]]}
+
+
+def check_rollups(table: Table) -> RollupReport:
+    """Compute every day's rollup from the table's events (a Scan) and compare it with the stored one."""
+    items = (item for page in table.scan_pages(projection="pk, sk, body, version, entries, "
+                                                          f"{C.TOMBSTONE_ATTRIBUTE}") for item in page)
+    expected, stored = rollups.expected_and_stored(items)
+    differences = rollups.compare(expected, stored)
+    complete_from = rollups.RollupStore(table).complete_from()
+    # a day is covered once it starts at or after complete_from (BEGINNING, "", covers every day)
+    covered = [d for d in differences if complete_from is not None and d.day > complete_from[:10]]
+    return RollupReport(len(expected.keys() | stored.keys()), covered,
+                        [d for d in differences if d not in covered], complete_from)
+
+
+def rebuild_rollups(table: Table, now: datetime, progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+    """Every differing day computed again from its events, then the rollups marked whole; returns
+    (days rebuilt, parts written)."""
+    report = check_rollups(table)
+    days = [*report.differing, *report.not_covered]
+    return len(days), rollups.rebuild(table, days, now, progress)

@@ -95,6 +95,9 @@ class LocalStack:
         _step(f"created the webhook secrets ({names.webhook_secret(STAGE, '<source>')}) in both regions; "
               f"python -m dr sync-secrets gives {DR_REGION} the values of {PRIMARY_REGION}")
         self._sync_webhook_secrets()
+        _step(f"marked the daily rollups of the new, empty table whole: python -m dr rollups --rebuild "
+              f"--stage {STAGE} (docs/deploying.md)")
+        self._run_command("dr", ["rollups", "--rebuild", "--stage", STAGE], LOG_DIR / "rollups.log")
         self._create_global_endpoint()
         self._deploy_monitoring()
         for region, port in ((PRIMARY_REGION, self.primary_port), (DR_REGION, self.standby_port)):
@@ -117,26 +120,29 @@ class LocalStack:
         if self.demo_data:
             count = load_demo_data(self.global_url, datetime.now(timezone.utc))
             _step(f"loaded {count} demo events through POST /metrics, and two teams (GET /teams)")
+        self._wait_until_the_standby_is_whole()
+        if self.demo_data:
             report = write_report(Api(self.primary_url), {"team": DEMO_REPORT_TEAM}, REPORT_FILE)
             _step(f"wrote the DORA report of the team {DEMO_REPORT_TEAM}: {report} (open it in a browser)")
-        self._wait_until_the_standby_is_whole()
 
     def _wait_until_the_standby_is_whole(self, timeout: float = 60.0) -> None:
-        """Until the standby holds every item the primary holds, at the same versions (what `dr verify`
-        compares), and the primary's heartbeat has reached it (what `dr status` and `dr failover` read)."""
+        """Until the primary's daily rollups hold every event, the standby holds every item the primary
+        holds at the same versions (what `dr verify` compares), and the primary's heartbeat has reached
+        it (what `dr status` and `dr failover` read)."""
         assert self.emulator is not None
         primary, standby = (Table(self.emulator.dynamodb(region), self.outputs[region]["TableName"], region)
                             for region in (PRIMARY_REGION, DR_REGION))
         deadline = time.monotonic() + timeout
         while True:
+            rollups = verify.check_rollups(primary)
             heartbeat = ControlStore(standby).get(C.HEARTBEAT_SK)
             differences = verify.compare(primary, standby)
-            if heartbeat is not None and not differences:
+            if heartbeat is not None and not differences and not rollups.differing:
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the standby did not catch up within {timeout:.0f} s: {len(differences)} "
-                                   f"differences, {'a' if heartbeat else 'no'} heartbeat (see "
-                                   f"{LOG_DIR / 'workers-us-east-1.log'})")
+                                   f"differences, {len(rollups.differing)} rollup days behind, "
+                                   f"{'a' if heartbeat else 'no'} heartbeat (see {LOG_DIR / 'workers-us-east-1.log'})")
             time.sleep(0.2)
         _step(f"{DR_REGION} holds what {PRIMARY_REGION} holds ({len(verify.live_versions(primary))} items, "
               f"0 differences) and has {PRIMARY_REGION}'s heartbeat (lag {heartbeat.get('lag_seconds')} s)")

@@ -19,7 +19,7 @@ from dr import verify as vf
 from local.streams import StreamReader
 from ops.regions import Regions
 from tests.conftest import DR, JSON, PRIMARY, STAGE, TABLE, count_items, post
-from tests.integration.test_replication import deliver
+from tests.integration.test_replication import deliver, drain
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -266,7 +266,7 @@ def test_concurrent_updates_of_one_identity_converge_to_the_newest_in_both_regio
         thread.start()
     for thread in threads:
         thread.join()
-    deliver(client, stream.poll())
+    drain(client, stream)
     identity = Identity("production", "race", "incident", "INC-9")
     for region in (PRIMARY, DR):
         event = regions.events(region).get_event(identity)
