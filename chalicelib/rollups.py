@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from chalicelib import constants as C
@@ -254,20 +255,34 @@ class RollupStore:
         landed = parallel(put, parts)
         return sum(landed), not all(landed)
 
-    def replace_day(self, pk: str, kind: str, day: str, entries: dict[str, dict[str, Any]], now: datetime) -> int:
-        """Make a day's parts hold exactly `entries` (a rebuild); returns the parts written, or -1
-        when another writer changed a part meanwhile (the caller reads the events again)."""
-        parts = self.parts(pk, kind, day, day)
-        held = {part.sk: part.held for part in parts}
-        for part in parts:
-            part.entries, part.size = {}, 2
-        for event_sk in sorted(entries):
-            change = EntryChange(pk, event_sk, entries[event_sk], int(entries[event_sk].get("v", 0)))
-            _room(parts, pk, kind, change, _entry_bytes(event_sk, entries[event_sk])).put(event_sk, entries[event_sk])
-        for part in parts:
-            part.held = held.get(part.sk, 0)
-        written, raced = self._write(parts, now)
-        return -1 if raced else written
+    def replace_days(self, pk: str, kind: str, days: Sequence[str],
+                     read_entries: Callable[[str, str], dict[str, dict[str, dict[str, Any]]]], now: datetime) -> int:
+        """Make the parts of `days` hold exactly the entries `read_entries(first_day, last_day)` gives
+        per day (a rebuild); returns the parts written, or -1 when a stream batch changed a part
+        meanwhile (the caller goes again). The parts are read before the events, so a stream write
+        of an event the events read missed changes a part, and the conditional write then fails."""
+        first, last = min(days), max(days)
+        parts = self.parts(pk, kind, first, last)
+        wanted = read_entries(first, last)
+        written = 0
+        for day in sorted(set(days)):
+            mine = [part for part in parts if part.sk.startswith(K.rollup_sk(kind, day, ""))]
+            entries = wanted.get(day, {})
+            if {sk: e for part in mine for sk, e in part.entries.items() if not is_removed(e)} == entries:
+                continue  # the day is right: its parts stay as they are, markers included
+            held = {part.sk: part.held for part in mine}
+            for part in mine:
+                part.entries, part.size = {}, 2
+            for event_sk, entry in sorted(entries.items()):
+                change = EntryChange(pk, event_sk, entry, int(entry.get("v", 0)))
+                _room(mine, pk, kind, change, _entry_bytes(event_sk, entry)).put(event_sk, entry)
+            for part in mine:
+                part.held = held.get(part.sk, 0)
+            count, raced = self._write(mine, now)
+            if raced:
+                return -1
+            written += count
+        return written
 
 
 def _after(held: dict[str, Any] | None, change: EntryChange) -> dict[str, Any] | None:
@@ -371,43 +386,44 @@ def compare(expected: dict[DayKey, dict[str, dict[str, Any]]],
     return differences
 
 
-def day_entries(table: Table, pk: str, kind: str, day: str) -> dict[str, dict[str, Any]]:
-    """The entries a day's events call for, read now (consistent Query of the event items)."""
-    entries: dict[str, dict[str, Any]] = {}
+def entries_between(table: Table, pk: str, kind: str, first_day: str, last_day: str
+                    ) -> dict[str, dict[str, dict[str, Any]]]:
+    """day -> the entries the events of `kind` from `first_day` to `last_day` call for, read now
+    (a consistent Query of the event items)."""
+    entries: dict[str, dict[str, dict[str, Any]]] = {}
     for page in table.query_pages(
             KeyConditionExpression="pk = :p AND sk BETWEEN :lo AND :hi", ConsistentRead=True,
-            ExpressionAttributeValues={":p": {"S": pk}, ":lo": {"S": f"{kind}#{day}"},
-                                       ":hi": {"S": f"{kind}#{day}{C.KEY_UPPER_SENTINEL}"}},
+            ExpressionAttributeValues={":p": {"S": pk}, ":lo": {"S": f"{kind}#{first_day}"},
+                                       ":hi": {"S": f"{kind}#{last_day}{C.KEY_UPPER_SENTINEL}"}},
             FilterExpression=K.LIVE, ProjectionExpression="pk, sk, body, version"):
         for item in page.items:
             change = change_of(K.key_of(item), item)
             if change is not None and change.entry is not None:
-                entries[change.event_sk] = change.entry
+                entries.setdefault(change.day, {})[change.event_sk] = change.entry
     return entries
 
 
-def rebuild(table: Table, differences: Sequence[DayDifference], now: datetime,
-            progress: Callable[[int], None] | None = None) -> int:
-    """Compute each differing day again from its events and write it; returns the parts written.
-    A day a stream batch changed meanwhile is read again."""
+def rebuild(table: Table, differences: Sequence[DayDifference], now: datetime) -> int:
+    """Compute the differing days again from their events, one partition and kind at a time (its
+    parts, then its events, then the parts that changed, conditionally), and mark the rollups whole;
+    returns the parts written. A partition a stream batch changed meanwhile is read again."""
     store = RollupStore(table)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for day in differences:
+        groups.setdefault((day.pk, day.kind), []).append(day.day)
     written = 0
-    done = 0
 
-    def send(pending: list[DayDifference]) -> list[DayDifference]:
-        nonlocal written, done
+    def send(pending: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        nonlocal written
         again = []
-        for day in pending:
-            count = store.replace_day(day.pk, day.kind, day.day, day_entries(table, day.pk, day.kind, day.day), now)
+        for pk, kind in pending:
+            count = store.replace_days(pk, kind, groups[(pk, kind)], partial(entries_between, table, pk, kind), now)
             if count < 0:
-                again.append(day)
-                continue
-            written += count
-            done += 1
-            if progress is not None and done % 100 == 0:
-                progress(done)
+                again.append((pk, kind))
+            else:
+                written += count
         return again
 
-    retry_remaining(send, list(differences), "The rollups kept changing during the rebuild; run it again.")
+    retry_remaining(send, list(groups), "The rollups kept changing during the rebuild; run it again.")
     store.mark_complete(now, table.region)
     return written

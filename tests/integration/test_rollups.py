@@ -268,3 +268,26 @@ def test_a_day_fills_parts_one_after_the_other_and_a_summary_reads_them_all(regi
     assert [p.sk.rsplit("#", 1)[1] for p in parts] == [f"{n:03d}" for n in range(len(parts))]
     read = list(rollups.RollupStore(table).events_between("production", "spill", "deployment", at, NOW))
     assert [e["id"] for e in read] == [f"s{n}" for n in range(60)]
+
+
+def test_a_stream_write_during_a_rebuild_makes_the_rebuild_read_again(regions) -> None:
+    """The rebuild reads a day's parts, then its events, then writes the parts conditionally: a
+    stream batch that lands in between (a newer revision of an event the events read missed) makes
+    the write fail, so the rebuild never puts an older entry back."""
+    table = regions.table(PRIMARY)
+    pk = K.event_pk("production", "rebuild-race")
+    day = iso(NOW)[:10]
+    sk = f"deployment#{day}T01:00:00Z#d1"
+    store = rollups.RollupStore(table)
+    store.apply([rollups.EntryChange(pk, sk, {"id": "d1", "status": "in_progress", "v": 1}, 1)],
+                datetime.now(timezone.utc))
+
+    def stale_read(first: str, last: str) -> dict[str, dict[str, dict[str, Any]]]:
+        # what the events said when the rebuild read them; the stream handler then applies v2
+        rollups.RollupStore(table).apply([rollups.EntryChange(pk, sk, {"id": "d1", "status": "success", "v": 2}, 2)],
+                                         datetime.now(timezone.utc))
+        return {day: {sk: {"id": "d1", "status": "failure", "v": 1}}}
+
+    assert store.replace_days(pk, "deployment", [day], stale_read, datetime.now(timezone.utc)) == -1
+    (part,) = store.parts(pk, "deployment", day, day)
+    assert part.entries[sk]["status"] == "success" and part.entries[sk]["v"] == 2
