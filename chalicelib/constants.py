@@ -97,9 +97,10 @@ TTL_ATTRIBUTE: Final = "expires_at"
 # one entry per event of that kind and day; the state item says since when they are whole.
 ROLLUP_SK_PREFIX: Final = "rollup#"
 ROLLUP_KINDS: Final = ("deployment", "incident")  # the kinds DORA's metrics read
-# A day's entries fill parts of this many bytes: a stream batch rewrites at most one part per day it
-# touches (8 write units at most), and a quiet service's day is one item.
-ROLLUP_PART_BYTES: Final = 8_000
+# A day's entries fill parts of up to this many bytes of JSON, stored compressed (about a third of it):
+# a stream batch rewrites one part per day it touches (at most about 8 write units), and a quiet
+# service's day is one item.
+ROLLUP_PART_BYTES: Final = 24_000
 ROLLUPS_PK: Final = "_rollups"  # replicated: pk=_rollups, sk=state
 ROLLUP_STATE_SK: Final = "state"
 ROLLUP_STATE_CACHE_SECONDS: Final = 60.0  # a function re-reads the rollups' state at most this often

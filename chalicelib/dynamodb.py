@@ -12,6 +12,7 @@ Items are in DynamoDB's low-level wire format ({"pk": {"S": "..."}}), as the cli
 """
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -237,6 +238,27 @@ class Table:
             raise
         except BotoCoreError as error:  # dropped connections, timeouts, endpoint unreachable
             raise Unavailable("The table is unreachable right now; retry the request.") from error
+
+
+def item_size(item: Item) -> int:
+    """DynamoDB's size of an item, the unit of its read and write capacity: attribute names plus
+    values (strings in UTF-8 bytes, numbers about 1 byte per 2 digits + 1, others as their JSON)."""
+    size = 0
+    for name, value in item.items():
+        (tag, raw), = value.items()
+        size += len(name.encode())
+        if tag == "S":
+            size += len(raw.encode())
+        elif tag == "N":
+            size += (len(raw.strip("-").replace(".", "")) + 1) // 2 + 1
+        else:
+            size += len(json.dumps(raw, default=str))
+    return size
+
+
+def write_units(item: Item) -> int:
+    """The write capacity units a plain write of `item` costs: 1 per KB, rounded up."""
+    return -(-item_size(item) // 1024)
 
 
 def parallel(function: Callable[[T], R], inputs: Sequence[T], workers: int = C.WRITE_CONCURRENCY) -> list[R]:

@@ -27,14 +27,15 @@ def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime)
     changes = replication.changes_from_stream(records)
     result = replication.Replicator(ctx.peer, ctx.settings.region).apply(changes, now)
     ctx.rollups.start(now, ctx.settings.region)
-    parts = ctx.rollups.apply(rollups.changes_from_stream(records), now)
+    kept = ctx.rollups.apply(rollups.changes_from_stream(records), now)
     lag = replication.stream_lag_seconds(records, now)
     measured: dict[str, tuple[float, str]] = {"ItemsReplicated": (result.applied, "Count")}
     if lag is not None:
         measured["ReplicationLagSeconds"] = (lag, "Seconds")
     emit(measured, {"Stage": ctx.settings.stage, "SourceRegion": ctx.settings.region, "Path": "stream"})
     return {"records": len(records), "keys": len(changes), "replicated": result.applied,
-            "already_current": result.skipped_older, "rollup_parts_written": parts, "lag_seconds": lag}
+            "already_current": result.skipped_older, "rollup_parts_written": kept.parts,
+            "rollup_write_units": kept.units, "lag_seconds": lag}
 
 
 def renew_lease(ctx: Context, now: datetime) -> dict[str, Any]:

@@ -27,8 +27,10 @@ every day again from the events) sets it to the beginning. A read whose window s
 """
 from __future__ import annotations
 
+import base64
 import json
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,7 +40,7 @@ from typing import Any, Protocol
 from chalicelib import constants as C
 from chalicelib import keys as K
 from chalicelib.dora import INPUTS
-from chalicelib.dynamodb import Item, Table, parallel, retry_remaining
+from chalicelib.dynamodb import Item, Table, parallel, retry_remaining, write_units
 from chalicelib.events import EventStore
 from chalicelib.times import format_time
 
@@ -108,6 +110,18 @@ def changes_from_stream(records: Sequence[dict[str, Any]]) -> list[EntryChange]:
 
 
 @dataclass
+class Written:
+    """What a writer of rollups wrote: parts put, and the write capacity units they cost."""
+
+    parts: int = 0
+    units: int = 0
+
+    def add(self, other: Written) -> None:
+        self.parts += other.parts
+        self.units += other.units
+
+
+@dataclass
 class Part:
     """One rollup item: its entries by event sort key, and the version it was read at (0: new)."""
 
@@ -119,7 +133,7 @@ class Part:
 
     @classmethod
     def of(cls, item: Item) -> Part:
-        raw = item["entries"]["S"]
+        raw = zlib.decompress(base64.b64decode(item["entries"]["S"]))
         return cls(item["pk"]["S"], item["sk"]["S"], json.loads(raw), K.version_of(item), len(raw))
 
     def put(self, event_sk: str, entry: dict[str, Any]) -> None:
@@ -133,8 +147,11 @@ class Part:
             self.size -= _entry_bytes(event_sk, entry)
 
     def item(self, now: datetime, region: str) -> Item:
-        raw = json.dumps(self.entries, separators=(",", ":"), sort_keys=True)
-        return {**K.key(self.pk, self.sk), "entries": {"S": raw}, "count": {"N": str(len(self.entries))}} | (
+        """The stored part: its entries as compressed JSON (zlib, in base64 text: about a third of the
+        JSON's size), their count, and a newer version than the one read."""
+        raw = json.dumps(self.entries, separators=(",", ":"), sort_keys=True).encode()
+        packed = base64.b64encode(zlib.compress(raw, 6)).decode()
+        return {**K.key(self.pk, self.sk), "entries": {"S": packed}, "count": {"N": str(len(self.entries))}} | (
             K.change_stamp(self.pk, self.sk, now, region, K.next_version(self.held)))
 
 
@@ -154,13 +171,14 @@ class RollupStore:
     # ---- reads -------------------------------------------------------------------------------------
 
     def parts(self, pk: str, kind: str, first_day: str, last_day: str, consistent: bool = True) -> list[Part]:
-        """Every part of `kind` in the partition from `first_day` to `last_day`, in key order."""
+        """Every part of `kind` in the partition from `first_day` to `last_day`, in key order (a
+        writer's read is consistent, and a summary's is not: it costs half)."""
         lo, hi = K.rollup_day_bounds(kind, first_day, last_day)
         found: list[Part] = []
         for page in self.table.query_pages(
                 KeyConditionExpression="pk = :p AND sk BETWEEN :lo AND :hi", ConsistentRead=consistent,
                 ExpressionAttributeValues={":p": {"S": pk}, ":lo": {"S": lo}, ":hi": {"S": hi}},
-                FilterExpression=K.LIVE):
+                ProjectionExpression="pk, sk, entries, version", FilterExpression=K.LIVE):
             found += [Part.of(item) for item in page.items]
         return found
 
@@ -208,25 +226,25 @@ class RollupStore:
         return {**key, "complete_from": {"S": complete_from}} | K.change_stamp(
             key["pk"]["S"], key["sk"]["S"], now, region)
 
-    def apply(self, changes: Sequence[EntryChange], now: datetime, give_up: str | None = None) -> int:
-        """Apply entry changes in order; returns the parts written. A part another writer changed
+    def apply(self, changes: Sequence[EntryChange], now: datetime, give_up: str | None = None) -> Written:
+        """Apply entry changes in order; returns what was written. A part another writer changed
         since it was read makes its partition and kind go again, read afresh."""
         groups: dict[tuple[str, str], list[EntryChange]] = {}
         for change in changes:
             groups.setdefault((change.pk, change.kind), []).append(change)
-        written = 0
+        written = Written()
 
         def send(pending: list[tuple[str, str]]) -> list[tuple[str, str]]:
-            nonlocal written
             outcomes = parallel(lambda group: self._apply_group(group[0], group[1], groups[group], now), pending)
-            written += sum(count for count, _ in outcomes)
+            for done, _ in outcomes:
+                written.add(done)
             return [group for group, (_, raced) in zip(pending, outcomes, strict=True) if raced]
 
         retry_remaining(send, list(groups), give_up or "The rollups kept changing under their writer; "
                                                      "the stream batch goes again.")
         return written
 
-    def _apply_group(self, pk: str, kind: str, changes: list[EntryChange], now: datetime) -> tuple[int, bool]:
+    def _apply_group(self, pk: str, kind: str, changes: list[EntryChange], now: datetime) -> tuple[Written, bool]:
         days = sorted({c.day for c in changes})
         parts = self.parts(pk, kind, days[0], days[-1])
         holders = {event_sk: part for part in parts for event_sk in part.entries}
@@ -244,27 +262,30 @@ class RollupStore:
             dirty[holder.sk] = holder
         return self._write(list(dirty.values()), now)
 
-    def _write(self, parts: list[Part], now: datetime) -> tuple[int, bool]:
-        """Put each part back if it is still at the version read; (parts written, whether any lost)."""
-        def put(part: Part) -> bool:
+    def _write(self, parts: list[Part], now: datetime) -> tuple[Written, bool]:
+        """Put each part back if it is still at the version read; (what landed, whether any lost)."""
+        def put(part: Part) -> int:
+            item = part.item(now, self.table.region)
             if part.held == 0:
-                return self.table.put(part.item(now, self.table.region), condition="attribute_not_exists(pk)")
-            return self.table.put(part.item(now, self.table.region), condition="version = :v",
-                                  values={":v": {"N": str(part.held)}})
+                landed = self.table.put(item, condition="attribute_not_exists(pk)")
+            else:
+                landed = self.table.put(item, condition="version = :v", values={":v": {"N": str(part.held)}})
+            return write_units(item) if landed else 0
 
-        landed = parallel(put, parts)
-        return sum(landed), not all(landed)
+        units = parallel(put, parts)
+        return Written(sum(1 for u in units if u), sum(units)), not all(units)
 
     def replace_days(self, pk: str, kind: str, days: Sequence[str],
-                     read_entries: Callable[[str, str], dict[str, dict[str, dict[str, Any]]]], now: datetime) -> int:
+                     read_entries: Callable[[str, str], dict[str, dict[str, dict[str, Any]]]],
+                     now: datetime) -> Written | None:
         """Make the parts of `days` hold exactly the entries `read_entries(first_day, last_day)` gives
-        per day (a rebuild); returns the parts written, or -1 when a stream batch changed a part
+        per day (a rebuild); returns what was written, or None when a stream batch changed a part
         meanwhile (the caller goes again). The parts are read before the events, so a stream write
         of an event the events read missed changes a part, and the conditional write then fails."""
         first, last = min(days), max(days)
         parts = self.parts(pk, kind, first, last)
         wanted = read_entries(first, last)
-        written = 0
+        written = Written()
         for day in sorted(set(days)):
             mine = [part for part in parts if part.sk.startswith(K.rollup_sk(kind, day, ""))]
             entries = wanted.get(day, {})
@@ -278,10 +299,10 @@ class RollupStore:
                 _room(mine, pk, kind, change, _entry_bytes(event_sk, entry)).put(event_sk, entry)
             for part in mine:
                 part.held = held.get(part.sk, 0)
-            count, raced = self._write(mine, now)
+            done, raced = self._write(mine, now)
             if raced:
-                return -1
-            written += count
+                return None
+            written.add(done)
         return written
 
 
@@ -403,25 +424,24 @@ def entries_between(table: Table, pk: str, kind: str, first_day: str, last_day: 
     return entries
 
 
-def rebuild(table: Table, differences: Sequence[DayDifference], now: datetime) -> int:
+def rebuild(table: Table, differences: Sequence[DayDifference], now: datetime) -> Written:
     """Compute the differing days again from their events, one partition and kind at a time (its
     parts, then its events, then the parts that changed, conditionally), and mark the rollups whole;
-    returns the parts written. A partition a stream batch changed meanwhile is read again."""
+    returns what was written. A partition a stream batch changed meanwhile is read again."""
     store = RollupStore(table)
     groups: dict[tuple[str, str], list[str]] = {}
     for day in differences:
         groups.setdefault((day.pk, day.kind), []).append(day.day)
-    written = 0
+    written = Written()
 
     def send(pending: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        nonlocal written
         again = []
         for pk, kind in pending:
-            count = store.replace_days(pk, kind, groups[(pk, kind)], partial(entries_between, table, pk, kind), now)
-            if count < 0:
+            done = store.replace_days(pk, kind, groups[(pk, kind)], partial(entries_between, table, pk, kind), now)
+            if done is None:
                 again.append((pk, kind))
             else:
-                written += count
+                written.add(done)
         return again
 
     retry_remaining(send, list(groups), "The rollups kept changing during the rebuild; run it again.")

@@ -144,8 +144,9 @@ def cmd_rollups(args: argparse.Namespace, regions: Regions) -> int:
     table = regions.table(source)
     if args.rebuild:
         print(f"rebuilding the daily rollups of {source} from its events...", file=sys.stderr)
-        days, parts = vf.rebuild_rollups(table, now())
-        print(f"rebuilt {days} day(s) ({parts} part(s) written); the rollups are whole", file=sys.stderr)
+        days, written = vf.rebuild_rollups(table, now())
+        print(f"rebuilt {days} day(s) ({written.parts} part(s) written, {written.units} write units); the rollups "
+              f"are whole", file=sys.stderr)
     report = vf.check_rollups(table)
     emit(args, {"region": source, **report.as_dict()}, _rollup_text(source, report))
     return OK if not report.differing and not report.not_covered else FAILED

@@ -112,9 +112,9 @@ def check_rollups(table: Table) -> RollupReport:
                         [d for d in differences if d not in covered], complete_from)
 
 
-def rebuild_rollups(table: Table, now: datetime) -> tuple[int, int]:
+def rebuild_rollups(table: Table, now: datetime) -> tuple[int, rollups.Written]:
     """Every differing day computed again from its events, then the rollups marked whole; returns
-    (days rebuilt, parts written)."""
+    the days rebuilt and what was written."""
     report = check_rollups(table)
     days = [*report.differing, *report.not_covered]
     return len(days), rollups.rebuild(table, days, now)

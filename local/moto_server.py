@@ -1,12 +1,16 @@
-"""moto's server, with one repair and one addition.
+"""moto's server, with two repairs and one addition.
 
-The repair: TransactWriteItems without a copy of the whole table per item.
-
-moto 5.2.5 makes a deep copy of the table for every operation in a transaction, so that it can roll
-back; a 100-operation transaction against a table of a few thousand items takes seconds, and grows
-with every test. This version does what DynamoDB documents instead: it checks every operation's
+The first repair: TransactWriteItems without a copy of the whole table per item. moto 5.2.5 makes
+a deep copy of the table for every operation in a transaction, so that it can roll back; a
+100-operation transaction against a table of a few thousand items takes seconds, and grows with
+every test. This version does what DynamoDB documents instead: it checks every operation's
 condition against the items as they are, and writes only when all hold, so there is nothing to roll
 back. Every other answer, the errors and the cancellation reasons included, is moto's own.
+
+The second repair: a Query of the table reads its partition only. moto sorts every item of the
+table to find one partition's (Table.all_items), so each Query costs as much as a Scan and grows
+with the whole table; this one hands moto's Query the partition's items, which it then filters,
+sorts and pages as before. Queries of an index are moto's own.
 
 The addition: stream shards that close. moto gives each table's stream one shard forever; DynamoDB
 closes a shard every few hours (and when a partition splits) and opens a child that names it as its
@@ -17,12 +21,13 @@ EndingSequenceNumber and children with their ParentShardId, and GetRecords on a 
 been read to its end returns no NextShardIterator, as DynamoDB's does.
 
 Run: python -m local.moto_server -H 127.0.0.1 -p 5000 (the arguments are moto.server's); in-process
-(moto.mock_aws), call repair_transactions() first.
+(moto.mock_aws), call repair() first.
 """
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -89,6 +94,38 @@ def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str
             backend.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
                                 expression_attribute_names=op.get("ExpressionAttributeNames") or {},
                                 expression_attribute_values=op.get("ExpressionAttributeValues") or {})
+
+
+_QUERIED = threading.local()  # the (table, partition) the Query this thread runs reads
+
+
+def repair_queries() -> None:
+    """Put the partition-only Query in moto's place, in this process (see the module's docstring)."""
+    moto_query, moto_all_items = Table.query, Table.all_items
+
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+        if index_name is None and hash_key is not None and self.range_key_attr:
+            _QUERIED.scope = (self, hash_key)
+        try:
+            return moto_query(self, hash_key, *args, **kwargs)
+        finally:
+            _QUERIED.scope = None
+
+    def all_items(self: Table) -> Any:
+        scope = getattr(_QUERIED, "scope", None)
+        if scope is not None and scope[0] is self:
+            return list(self.items.get(scope[1], {}).values())
+        return moto_all_items(self)
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+
+
+def repair() -> None:
+    """Both repairs, in this process (moto in-process, or its server)."""
+    repair_transactions()
+    repair_queries()
 
 
 def repair_transactions() -> None:
@@ -162,7 +199,7 @@ def roll_shards(records_per_shard: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    repair_transactions()
+    repair()
     records_per_shard = os.environ.get(SHARD_RECORDS_ENV)
     if records_per_shard:
         roll_shards(int(records_per_shard))

@@ -72,7 +72,7 @@ from tabulate import tabulate
 
 from chalicelib import constants as C
 from chalicelib.control import ControlStore
-from chalicelib.dynamodb import Item, Table
+from chalicelib.dynamodb import Item, Table, item_size
 from chalicelib.keys import change_bucket, change_stamp
 from chalicelib.replication import Change, ReplicationSweep, Replicator, changes_from_stream
 from chalicelib.times import format_time, utc_now
@@ -172,15 +172,6 @@ class Tally:
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-def item_size(item: Item) -> int:
-    """DynamoDB's item size, roughly: attribute names plus values (strings in UTF-8, numbers ~digits/2)."""
-    size = 0
-    for name, value in item.items():
-        (tag, raw), = value.items()
-        size += len(name.encode()) + (len(str(raw).encode()) if tag == "S" else len(str(raw)) // 2 + 1)
-    return size
-
 
 def ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.2f}x" if denominator else "-"

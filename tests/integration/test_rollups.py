@@ -185,8 +185,8 @@ def test_reads_use_the_rollups_only_once_they_are_whole(client, regions, stream,
     report = check(table)
     assert report.differing == [] and len(report.not_covered) == 1  # the older day, named as not built
 
-    days, parts = vf.rebuild_rollups(table, datetime.now(timezone.utc))
-    assert days == 1 and parts >= 1
+    days, written = vf.rebuild_rollups(table, datetime.now(timezone.utc))
+    assert days == 1 and written.parts == 1 and written.units >= 1
     rebuilt = rollups.DoraSource(EventStore(table), rollups.RollupStore(table))
     assert rebuilt.rollups.complete_from() == rollups.BEGINNING
     calls: list[str] = []
@@ -288,6 +288,6 @@ def test_a_stream_write_during_a_rebuild_makes_the_rebuild_read_again(regions) -
                                          datetime.now(timezone.utc))
         return {day: {sk: {"id": "d1", "status": "failure", "v": 1}}}
 
-    assert store.replace_days(pk, "deployment", [day], stale_read, datetime.now(timezone.utc)) == -1
+    assert store.replace_days(pk, "deployment", [day], stale_read, datetime.now(timezone.utc)) is None
     (part,) = store.parts(pk, "deployment", day, day)
     assert part.entries[sk]["status"] == "success" and part.entries[sk]["v"] == 2
