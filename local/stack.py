@@ -69,6 +69,11 @@ class LocalStack:
     apps: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    log_dir: Path = LOG_DIR  # the logs, the report and the state file (a benchmark's stack keeps its own)
+
+    @property
+    def state_file(self) -> Path:
+        return self.log_dir / STATE_FILE.name
 
     @property
     def primary_url(self) -> str:
@@ -83,10 +88,10 @@ class LocalStack:
         return f"http://127.0.0.1:{self.global_port}"
 
     def start(self) -> None:
-        LOG_DIR.mkdir(exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
         _step(f"starting moto's server behind a region switch on port {self.moto_port} "
-              f"(log: {LOG_DIR / 'moto.log'})")
-        self.backend = Emulator.start(free_port(), LOG_DIR / "moto.log", shard_records=SHARD_RECORDS)
+              f"(log: {self.log_dir / 'moto.log'})")
+        self.backend = Emulator.start(free_port(), self.log_dir / "moto.log", shard_records=SHARD_RECORDS)
         self.switch = RegionSwitch(self.moto_port, self.backend.endpoint)
         self.switch.start()
         self.emulator = Emulator(f"http://127.0.0.1:{self.moto_port}")
@@ -97,13 +102,13 @@ class LocalStack:
         self._sync_webhook_secrets()
         _step(f"marked the daily rollups of the new, empty table whole: python -m dr rollups --rebuild "
               f"--stage {STAGE} (docs/deploying.md)")
-        self._run_command("dr", ["rollups", "--rebuild", "--stage", STAGE], LOG_DIR / "rollups.log")
+        self._run_command("dr", ["rollups", "--rebuild", "--stage", STAGE], self.log_dir / "rollups.log")
         self._create_global_endpoint()
         self._deploy_monitoring()
         for region, port in ((PRIMARY_REGION, self.primary_port), (DR_REGION, self.standby_port)):
             stage = names.chalice_stage(STAGE, region)
             _step(f"starting the app (stage {stage}) for {region} on port {port} "
-                  f"(log: {LOG_DIR / f'app-{region}.log'})")
+                  f"(log: {self.log_dir / f'app-{region}.log'})")
             self.apps[region] = self._start_app(region, stage, port)
         for region, url in ((PRIMARY_REGION, self.primary_url), (DR_REGION, self.standby_url)):
             self._wait_healthy(region, url)
@@ -112,9 +117,9 @@ class LocalStack:
         self._start_metrics_forwarder()
         for region in (PRIMARY_REGION, DR_REGION):
             _step(f"starting the stream poller and scheduler for {region} "
-                  f"(log: {LOG_DIR / f'workers-{region}.log'})")
+                  f"(log: {self.log_dir / f'workers-{region}.log'})")
             self.workers[region] = self._start_workers(region)
-        STATE_FILE.write_text(json.dumps({"global_url": self.global_url, **{
+        self.state_file.write_text(json.dumps({"global_url": self.global_url, **{
             region: {"env": self._worker_env(region), "args": self._worker_args(region)}
             for region in (PRIMARY_REGION, DR_REGION)}}, indent=2))
         if self.demo_data:
@@ -122,7 +127,7 @@ class LocalStack:
             _step(f"loaded {count} demo events through POST /metrics, and two teams (GET /teams)")
         self._wait_until_the_standby_is_whole()
         if self.demo_data:
-            report = write_report(Api(self.primary_url), {"team": DEMO_REPORT_TEAM}, REPORT_FILE)
+            report = write_report(Api(self.primary_url), {"team": DEMO_REPORT_TEAM}, self.log_dir / REPORT_FILE.name)
             _step(f"wrote the DORA report of the team {DEMO_REPORT_TEAM}: {report} (open it in a browser)")
 
     def _wait_until_the_standby_is_whole(self, timeout: float = 60.0) -> None:
@@ -142,7 +147,8 @@ class LocalStack:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the standby did not catch up within {timeout:.0f} s: {len(differences)} "
                                    f"differences, {len(rollups.differing)} rollup days behind, "
-                                   f"{'a' if heartbeat else 'no'} heartbeat (see {LOG_DIR / 'workers-us-east-1.log'})")
+                                   f"{'a' if heartbeat else 'no'} heartbeat "
+                                   f"(see {self.log_dir / 'workers-us-east-1.log'})")
             time.sleep(0.2)
         _step(f"{DR_REGION} holds what {PRIMARY_REGION} holds ({len(verify.live_versions(primary))} items, "
               f"0 differences) and has {PRIMARY_REGION}'s heartbeat (lag {heartbeat.get('lag_seconds')} s)")
@@ -180,7 +186,7 @@ class LocalStack:
 
     def _start_app(self, region: str, stage: str, port: int) -> subprocess.Popen[bytes]:
         env = lifeline.child_env({**clean_env(), **self._region_env(region)})
-        log = open(LOG_DIR / f"app-{region}.log", "ab")
+        log = open(self.log_dir / f"app-{region}.log", "ab")
         return subprocess.Popen(  # `chalice local`, as a child that dies with this process
             lifeline.command("chalice.cli:main", "local", "--stage", stage, "--host", "127.0.0.1", "--port",
                              str(port), "--no-autoreload"),
@@ -199,13 +205,13 @@ class LocalStack:
 
     def _sync_webhook_secrets(self) -> None:
         """What an operator runs after deploying both regions (docs/deploying.md)."""
-        self._run_command("dr", ["sync-secrets", "--stage", STAGE], LOG_DIR / "secrets.log")
+        self._run_command("dr", ["sync-secrets", "--stage", STAGE], self.log_dir / "secrets.log")
 
     def _deploy_monitoring(self) -> None:
         """The alarms and dashboards, with the command a user runs against AWS; then the alarms
         moto's CloudFormation skips, from the same template and parameters."""
         assert self.emulator is not None
-        log = LOG_DIR / "monitoring.log"
+        log = self.log_dir / "monitoring.log"
         _step(f"deploying the alarms and dashboards: python -m dashboards deploy --stage {STAGE} (log: {log})")
         self._run_command("dashboards", ["deploy", "--stage", STAGE], log)
         for region in (PRIMARY_REGION, DR_REGION):
@@ -224,7 +230,7 @@ class LocalStack:
     def _start_metrics_forwarder(self) -> None:
         assert self.emulator is not None
         emulator = self.emulator
-        logs = {LOG_DIR / f"{kind}-{region}.log": region
+        logs = {self.log_dir / f"{kind}-{region}.log": region
                 for kind in ("app", "workers") for region in (PRIMARY_REGION, DR_REGION)}
         self.forwarder = EmfForwarder(logs, emulator.cloudwatch)
         self.forwarder.start()
@@ -240,7 +246,7 @@ class LocalStack:
         return ["--region", region, "--stream-arn", self.outputs[region]["TableStreamArn"]]
 
     def _start_workers(self, region: str) -> subprocess.Popen[bytes]:
-        log = open(LOG_DIR / f"workers-{region}.log", "ab")
+        log = open(self.log_dir / f"workers-{region}.log", "ab")
         return subprocess.Popen(
             lifeline.command("local.workers", *self._worker_args(region), "--sweep-every", str(self.sweep_every),
                              "--health-every", str(self.health_every), *self._lease_every()),
@@ -259,7 +265,7 @@ class LocalStack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.apps[region].poll() is not None:
-                raise RuntimeError(f"the {region} app exited; see {LOG_DIR / f'app-{region}.log'}")
+                raise RuntimeError(f"the {region} app exited; see {self.log_dir / f'app-{region}.log'}")
             try:
                 if requests.get(f"{url}/health", timeout=2).status_code == 200:
                     return
@@ -270,7 +276,7 @@ class LocalStack:
 
     def stop(self) -> None:
         """Everything stops: the children are asked (SIGTERM) together and killed after STOP_WITHIN."""
-        STATE_FILE.unlink(missing_ok=True)
+        self.state_file.unlink(missing_ok=True)
         processes = [*self.workers.values(), *self.apps.values()]
         for process in processes:
             if process.poll() is None:
@@ -363,7 +369,7 @@ dashboards (devops-metrics-dev-overview, -replication, -health, -dora, -pipeline
     aws --endpoint-url {endpoint} --region {PRIMARY_REGION} cloudwatch describe-alarms \\
       --query 'MetricAlarms[].AlarmName'
 
-Logs are in {LOG_DIR}/. Press Ctrl-C to stop.
+Logs are in {self.log_dir}/. Press Ctrl-C to stop.
 """
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -33,26 +34,52 @@ STREAM_RETRIES = 9
 
 
 def poll_stream(app_module: ModuleType, region: str, stream_arn: str, stop: threading.Event, interval: float) -> None:
-    reader = StreamReader(clients.dynamodbstreams(region, "api"), stream_arn, region)
-    while not stop.is_set():
-        records = reader.poll()
-        for start in range(0, len(records), C.STREAM_BATCH_SIZE):
-            batch = lambda_event(records[start:start + C.STREAM_BATCH_SIZE])
+    """Lambda's event source mapping, locally: one thread reads the stream (GetRecords, STREAM_BATCH_SIZE
+    records at a time, from TRIM_HORIZON) while this one hands the handler the batches, in order, so a
+    batch is read while the one before it runs. A failed batch goes again (STREAM_RETRIES), then is
+    dropped for the sweep to carry across; a failed read (its region taken away) is tried again."""
+    batches: queue.Queue[list[dict[str, Any]]] = queue.Queue(maxsize=10)
 
-            def deliver(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
-                try:  # the handler logs its own run (chalicelib.logs.logged_run)
-                    app_module.replicate_stream(pending[0], LambdaContext("replicate_stream"))
-                except Exception as error:  # noqa: BLE001 - report it, and the same batch goes again
-                    log_event("WARNING", "stream batch failed, sending it again", worker="stream", error=str(error))
-                    return pending
-                return []
-
+    def read() -> None:
+        reader = StreamReader(clients.dynamodbstreams(region, "api"), stream_arn, region)
+        while not stop.is_set():
             try:
-                retry_remaining(deliver, [batch], "the stream batch kept failing", rounds=STREAM_RETRIES,
-                                wait=lambda attempt: stop.wait(min(5.0, 0.2 * 2 ** attempt)))
-            except Unavailable as error:
-                log_event("ERROR", "stream batch dropped; the sweep copies it", worker="stream", error=error.message)
-        stop.wait(interval)
+                records = reader.poll(limit=C.STREAM_BATCH_SIZE)
+            except Exception as error:  # noqa: BLE001 - the region may be away: read again shortly
+                log_event("WARNING", "stream read failed, reading again", worker="stream", error=str(error)[:300])
+                stop.wait(1.0)
+                continue
+            for start in range(0, len(records), C.STREAM_BATCH_SIZE):
+                batch = records[start:start + C.STREAM_BATCH_SIZE]
+                while not stop.is_set():
+                    try:
+                        batches.put(batch, timeout=0.5)  # waits while the handler is ten batches behind
+                        break
+                    except queue.Full:
+                        continue
+            if not records:
+                stop.wait(interval)
+
+    threading.Thread(target=read, name="stream-reader", daemon=True).start()
+    while not stop.is_set():
+        try:
+            batch = batches.get(timeout=0.5)
+        except queue.Empty:
+            continue
+
+        def deliver(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            try:  # the handler logs its own run (chalicelib.logs.logged_run)
+                app_module.replicate_stream(pending[0], LambdaContext("replicate_stream"))
+            except Exception as error:  # noqa: BLE001 - report it, and the same batch goes again
+                log_event("WARNING", "stream batch failed, sending it again", worker="stream", error=str(error))
+                return pending
+            return []
+
+        try:
+            retry_remaining(deliver, [lambda_event(batch)], "the stream batch kept failing", rounds=STREAM_RETRIES,
+                            wait=lambda attempt: stop.wait(min(5.0, 0.2 * 2 ** attempt)))
+        except Unavailable as error:
+            log_event("ERROR", "stream batch dropped; the sweep copies it", worker="stream", error=error.message)
 
 
 SCHEDULED = ("replication_sweep", "health_check", "publish_dora", "renew_lease", "readiness_check")
