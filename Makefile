@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: up test bench clean vendor build deploy package openapi
+.PHONY: up test bench load clean vendor build deploy package openapi
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,12 @@ bench: $(STAMP)
 	$(PY) -m tests.benchmarks.bench_cold_start
 	$(PY) -m tests.benchmarks.bench_package
 	$(PY) -m tests.benchmarks.bench_replication
+	$(PY) -m tests.benchmarks.bench_local_stack
+
+## load: a local stack of its own, N clients through its Global API for 60 s, then the standby's catch-up.
+## ARGS="--clients 8 --seconds 60"
+load: $(STAMP)
+	$(PY) -m tests.benchmarks.load $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .local-stack .pytest_cache vendor

@@ -19,6 +19,8 @@ import app as app_module  # noqa: E402 - after the environment it reads at impor
 from chalicelib import names
 from local.emulator import Emulator, deploy_all
 from local.harness import free_port
+from local.streams import StreamReader
+from ops.regions import Regions
 
 STAGE = "dev"
 PRIMARY = "us-east-1"
@@ -74,6 +76,19 @@ def standby_client(aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
     """The app as deployed in the DR region (us-west-2)."""
     with app_client(monkeypatch, DR, f"{STAGE}-dr") as test_client:
         yield test_client
+
+
+@pytest.fixture
+def regions(aws: Emulator) -> Regions:
+    """Both regions of the stage, as the operator commands see them (ops.regions)."""
+    return Regions(STAGE, aws.endpoint)
+
+
+@pytest.fixture
+def stream(aws: Emulator) -> StreamReader:
+    """The primary table's stream, from now on: what the app's stream handler would receive."""
+    arn = aws.client("dynamodb", PRIMARY).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    return StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY, start="LATEST")
 
 
 def count_items(emulator: Emulator, region: str = PRIMARY) -> int:

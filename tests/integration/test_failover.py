@@ -24,11 +24,6 @@ from tests.faults import FaultInjector
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def regions(aws: Any) -> Regions:
-    return Regions(STAGE, aws.endpoint)
-
-
 def settings(region: str, seconds: float = C.LEASE_SECONDS) -> Settings:
     return Settings(stage=STAGE, region=region, primary_region=PRIMARY, dr_region=DR,
                     table_name="devops-metrics-dev", alert_topic_arn=None, version="", lease_seconds=seconds)

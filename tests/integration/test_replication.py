@@ -27,19 +27,8 @@ from dr import verify as vf
 from local.streams import StreamReader
 from ops.regions import Regions
 from ops.templates import ROOT
-from tests.conftest import DR, PRIMARY, STAGE, TABLE, post
+from tests.conftest import DR, PRIMARY, STAGE, post
 from tests.faults import FaultInjector
-
-
-@pytest.fixture
-def regions(aws) -> Regions:
-    return Regions(STAGE, aws.endpoint)
-
-
-@pytest.fixture
-def stream(aws) -> StreamReader:
-    arn = aws.client("dynamodb", PRIMARY).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-    return StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY, start="LATEST")
 
 
 def item(pk: str, sk: str, at: datetime, **extra: str) -> Item:

@@ -16,9 +16,7 @@ from chalicelib.dynamodb import Table
 from chalicelib.events import EventStore, Identity
 from chalicelib.models import parse_events
 from dr import verify as vf
-from local.streams import StreamReader
-from ops.regions import Regions
-from tests.conftest import DR, JSON, PRIMARY, STAGE, TABLE, count_items, post
+from tests.conftest import DR, JSON, PRIMARY, TABLE, count_items, post
 from tests.integration.test_replication import deliver, drain
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -42,17 +40,6 @@ def get(client: Any, kind: str, event_id: str, service: str, environment: str | 
 def summary(client: Any, service: str) -> dict[str, Any]:
     body: dict[str, Any] = client.http.get(f"/metrics/summary?service={service}&days=7").json_body
     return body
-
-
-@pytest.fixture
-def regions(aws: Any) -> Regions:
-    return Regions(STAGE, aws.endpoint)
-
-
-@pytest.fixture
-def stream(aws: Any) -> StreamReader:
-    arn = aws.client("dynamodb", PRIMARY).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-    return StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY, start="LATEST")
 
 
 # ---- identity ----------------------------------------------------------------------------------

@@ -11,8 +11,6 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pytest
-
 from chalicelib import constants as C
 from chalicelib import keys as K
 from chalicelib import rollups
@@ -22,9 +20,8 @@ from chalicelib.summary import summary_of
 from chalicelib.trends import trends
 from dr import verify as vf
 from local.streams import StreamReader
-from ops.regions import Regions
 from ops.templates import ROOT
-from tests.conftest import DR, PRIMARY, STAGE, TABLE, post
+from tests.conftest import DR, PRIMARY, STAGE, post
 from tests.integration.test_replication import deliver, drain
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -32,17 +29,6 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 def iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def regions(aws) -> Regions:
-    return Regions(STAGE, aws.endpoint)
-
-
-@pytest.fixture
-def stream(aws) -> StreamReader:
-    arn = aws.client("dynamodb", PRIMARY).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-    return StreamReader(aws.client("dynamodbstreams", PRIMARY), arn, PRIMARY, start="LATEST")
 
 
 def check(table: Table) -> vf.RollupReport:
