@@ -19,15 +19,16 @@ from chalicelib.summary import service_summary
 
 
 def replicate_stream(ctx: Context, records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """The active region's stream -> the peer's table, and this table's daily rollups (chalicelib.rollups).
-    A failure raises, so Lambda retries the batch: both are idempotent."""
-    if ctx.peer is None or not ctx.role().is_active:
-        return {"replicated": 0, "reason": "standby"}  # this region's changes are replicas
+    """This table's daily rollups (chalicelib.rollups), in either region, then, in the active region,
+    the stream -> the peer's table. A failure raises, so Lambda retries the batch: both are idempotent."""
+    ctx.rollups.start(now, ctx.settings.region)
+    kept = ctx.rollups.apply(rollups.changes_from_stream(records), now)
+    if ctx.peer is None or not ctx.role().is_active:  # this region's changes are replicas
+        return {"replicated": 0, "reason": "standby", "rollup_parts_written": kept.parts,
+                "rollup_write_units": kept.units}
 
     changes = replication.changes_from_stream(records)
     result = replication.Replicator(ctx.peer, ctx.settings.region).apply(changes, now)
-    ctx.rollups.start(now, ctx.settings.region)
-    kept = ctx.rollups.apply(rollups.changes_from_stream(records), now)
     lag = replication.stream_lag_seconds(records, now)
     measured: dict[str, tuple[float, str]] = {"ItemsReplicated": (result.applied, "Count")}
     if lag is not None:

@@ -5,15 +5,16 @@
   identity     pk=M#<environment>#<service>  sk=ID#<kind>#<id>   (the current revision: its event's
                                                                    key, content hash, revision count)
   rollup       pk=M#<environment>#<service>  sk=rollup#<kind>#<day>#<n>   (one entry per event of
-                                                  that kind and day, in parts: chalicelib.rollups)
-  rollups      pk=_rollups                    sk=state   (since when the rollups are whole; replicated)
+                                                  that kind and day, in parts: chalicelib.rollups; per region)
+  rollups      pk=_rollups                    sk=state   (since when the rollups are whole; per region)
   team         pk=TEAMS                       sk=<team>   (its services; replicated)
   heartbeat    pk=_heartbeat                  sk=<source region>   (replicated)
   control      pk=_control                    sk=failover | replication-heartbeat | sweep-checkpoint |
                                                  health-state#<region> | health-sample#<region>#<time>
   legacy       pk=ID#<client id>              sk=ID   (release 0.1.0's idempotency record; `dr migrate`
                                                        turns them into identity records)
-Control items are per region and never replicated; every other item is, and carries a version. A
+Control items and the rollups are per region and never replicated; every other item is, and carries
+a version. A
 delete leaves a tombstone in its place, which the sweep sees and replicates, and TTL removes.
 """
 from __future__ import annotations
@@ -140,8 +141,11 @@ def health_sample_sk(region: str, at: str) -> str:
 
 
 def is_replicated(item: Item) -> bool:
-    """Everything but the per-region control items."""
-    return bool(item["pk"]["S"] != C.CONTROL_PK)
+    """Everything but the per-region items: control items, and the daily rollups and their state,
+    which each region keeps from its own table's stream (chalicelib.rollups)."""
+    pk = item["pk"]["S"]
+    return bool(pk not in (C.CONTROL_PK, C.ROLLUPS_PK) and not (
+        pk.startswith(C.EVENT_PK_PREFIX) and item["sk"]["S"].startswith(C.ROLLUP_SK_PREFIX)))
 
 
 def is_tombstone(item: Item) -> bool:

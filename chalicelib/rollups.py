@@ -7,7 +7,7 @@ that day: the fields chalicelib.dora.INPUTS names, and the event item's version.
 into its newest part until it holds ROLLUP_PART_BYTES, then into a new one (000, 001...), so a
 write rewrites one small item and a read of 30 days reads 30 items for a quiet service and a few
 per day for a busy one. An entry is keyed by its event's sort key, so:
-- the active region's stream handler sets an event's entry from the stream record's new image, and
+- the stream handler sets an event's entry from the stream record's new image, and
   removes it when the event is deleted (a tombstone) or moves to another time (the old key's
   tombstone, in the same transaction as the new key);
 - a record delivered again finds its entry as it would make it, and an entry is never replaced by an
@@ -16,11 +16,14 @@ per day for a busy one. An entry is keyed by its event's sort key, so:
 - the parts of a day are read, changed in memory, and put back conditionally on the version read:
   two writers of one part (two stream shards) make one of them read again.
 
-Every part write is a replicated item (a version and a change stamp), so the standby holds the
-rollups too. Medians stay exact: the entries are the values, not a digest of them.
+Each region keeps its own rollups from its own table's stream: the active region from the writes it
+takes, the standby from the writes replication brings it (so it holds whole rollups when it takes
+over, whichever way an event reached it). They are never replicated and carry no change stamp,
+only a version for their conditional writes. Medians stay exact: the entries are the values, not a
+digest of them.
 
-The state item (pk=_rollups, sk=state) says from when the rollups are whole: `complete_from`. The
-first stream batch that maintains them writes it as that moment plus MAX_FUTURE_SKEW_SECONDS (an
+The state item (pk=_rollups, sk=state, per region) says from when the rollups are whole:
+`complete_from`. The first stream batch that maintains them writes it as that moment plus MAX_FUTURE_SKEW_SECONDS (an
 event written before then has a timestamp before that), and `dr rollups --rebuild` (which computes
 every day again from the events) sets it to the beginning. A read whose window starts before
 `complete_from` reads the events instead, so an upgrade never shows a summary without its history.
@@ -151,8 +154,14 @@ class Part:
         JSON's size), their count, and a newer version than the one read."""
         raw = json.dumps(self.entries, separators=(",", ":"), sort_keys=True).encode()
         packed = base64.b64encode(zlib.compress(raw, 6)).decode()
-        return {**K.key(self.pk, self.sk), "entries": {"S": packed}, "count": {"N": str(len(self.entries))}} | (
-            K.change_stamp(self.pk, self.sk, now, region, K.next_version(self.held)))
+        return {**K.key(self.pk, self.sk), "entries": {"S": packed}, "count": {"N": str(len(self.entries))},
+                **_stamp(now, region, K.next_version(self.held))}
+
+
+def _stamp(now: datetime, region: str, version: int) -> Item:
+    """What a rollup item carries instead of a change stamp: it is this region's own (not in the
+    `changes` index, never replicated), versioned for its conditional writes."""
+    return {"version": {"N": str(version)}, "updated_at": {"S": format_time(now)}, "origin_region": {"S": region}}
 
 
 def _entry_bytes(event_sk: str, entry: dict[str, Any]) -> int:
@@ -222,9 +231,7 @@ class RollupStore:
 
     @staticmethod
     def _state_item(complete_from: str, now: datetime, region: str) -> Item:
-        key = K.rollup_state_key()
-        return {**key, "complete_from": {"S": complete_from}} | K.change_stamp(
-            key["pk"]["S"], key["sk"]["S"], now, region)
+        return {**K.rollup_state_key(), "complete_from": {"S": complete_from}, **_stamp(now, region, K.version_now())}
 
     def apply(self, changes: Sequence[EntryChange], now: datetime, give_up: str | None = None) -> Written:
         """Apply entry changes in order; returns what was written. A part another writer changed

@@ -131,22 +131,22 @@ class LocalStack:
             _step(f"wrote the DORA report of the team {DEMO_REPORT_TEAM}: {report} (open it in a browser)")
 
     def _wait_until_the_standby_is_whole(self, timeout: float = 60.0) -> None:
-        """Until the primary's daily rollups hold every event, the standby holds every item the primary
-        holds at the same versions (what `dr verify` compares), and the primary's heartbeat has reached
-        it (what `dr status` and `dr failover` read)."""
+        """Until the standby holds every item the primary holds at the same versions (what `dr verify`
+        compares), each region's daily rollups hold its events, and the primary's heartbeat has reached
+        the standby (what `dr status` and `dr failover` read)."""
         assert self.emulator is not None
         primary, standby = (Table(self.emulator.dynamodb(region), self.outputs[region]["TableName"], region)
                             for region in (PRIMARY_REGION, DR_REGION))
         deadline = time.monotonic() + timeout
         while True:
-            rollups = verify.check_rollups(primary)
+            behind = sum(len(verify.check_rollups(table).differing) for table in (primary, standby))
             heartbeat = ControlStore(standby).get(C.HEARTBEAT_SK)
             differences = verify.compare(primary, standby)
-            if heartbeat is not None and not differences and not rollups.differing:
+            if heartbeat is not None and not differences and not behind:
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the standby did not catch up within {timeout:.0f} s: {len(differences)} "
-                                   f"differences, {len(rollups.differing)} rollup days behind, "
+                                   f"differences, {behind} rollup days behind, "
                                    f"{'a' if heartbeat else 'no'} heartbeat "
                                    f"(see {self.log_dir / 'workers-us-east-1.log'})")
             time.sleep(0.2)

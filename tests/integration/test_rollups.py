@@ -21,7 +21,7 @@ from chalicelib.trends import trends
 from dr import verify as vf
 from local.streams import StreamReader
 from ops.templates import ROOT
-from tests.conftest import DR, PRIMARY, STAGE, post
+from tests.conftest import DR, PRIMARY, STAGE, TABLE, app_client, post
 from tests.integration.test_replication import deliver, drain
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -107,8 +107,28 @@ def test_the_stream_handler_keeps_the_rollups_through_updates_moves_deletes_and_
         assert {p.sk: p.held for p in _all_parts(primary)} == parts_before
     assert check(primary).differing == []
     drain(client, stream)
-    assert vf.compare(primary, regions.table(DR)) == []  # the rollups replicate like any item
-    assert check(regions.table(DR)).differing == []
+    assert vf.compare(primary, regions.table(DR)) == []  # the events replicate; the rollups stay per region
+
+
+def test_the_standby_keeps_its_own_rollups_from_what_replication_brings(client, regions, stream, aws,
+                                                                         monkeypatch) -> None:
+    """The standby's stream handler replicates nothing, and keeps the rollups of the events
+    replication writes into its table, so a failover finds them whole, whichever way (stream, sweep,
+    repair) an event reached it. Rollups are never replicated."""
+    arn = aws.client("dynamodb", DR).describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    standby_stream = StreamReader(aws.client("dynamodbstreams", DR), arn, DR, start="LATEST")
+    post_all(client, history(random.Random(5), "standby", 6, 8))
+    drain(client, stream)
+    assert not [i for i in _all_parts(regions.table(DR))]  # nothing of the primary's rollups replicated
+    with app_client(monkeypatch, DR, f"{STAGE}-dr") as standby:
+        records = standby_stream.poll()
+        assert records
+        drain(standby, standby_stream, records)
+    standby_table, primary = regions.table(DR), regions.table(PRIMARY)
+    assert check(standby_table).differing == [] and check(standby_table).days == check(primary).days
+    for days in (7, 30):
+        assert summary_of(rollups.RollupStore(standby_table), ["standby"], "production", days, NOW, "2024", True) == (
+            summary_of(EventStore(primary), ["standby"], "production", days, NOW, "2024", True))
 
 
 def delivered(client: Any, stream: StreamReader) -> list[dict[str, Any]]:
@@ -205,12 +225,13 @@ def test_dr_verify_names_wrong_rollups_and_dr_rollups_rebuild_repairs_them(clien
                                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     verified = run("verify")
     assert verified.returncode == 1, verified.stderr
-    found = json.loads(verified.stdout)["rollups"]
+    found = json.loads(verified.stdout)["rollups"][PRIMARY]
     assert (found["stale"], found["extra"], found["missing"]) == (1, 1, lost) and found["differing_days"] == 2
     rebuilt = run("rollups", "--rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert json.loads(rebuilt.stdout)["differing_days"] == 0
-    assert "rebuilt 2 day(s)" in rebuilt.stderr
+    assert all(region["differing_days"] == 0 and region["days_before_complete_from"] == 0
+               for region in json.loads(rebuilt.stdout)["regions"].values())
+    assert f"{PRIMARY}: rebuilt 2 day(s)" in rebuilt.stderr  # and the standby's, never built here, all of them
 
 
 def test_writers_racing_for_one_part_each_land(regions) -> None:
