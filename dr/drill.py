@@ -321,11 +321,17 @@ class PartitionResult:
 
 
 def _lease_seconds(regions: Regions) -> float:
-    """The old primary's lease length, from its own record (the app may run with LEASE_SECONDS)."""
-    record = regions.control(C.PRIMARY_REGION).get(C.FAILOVER_SK) or {}
-    if not record.get("lease_until") or not record.get("updated_at"):
+    """The old primary's lease length, from its own record (the app may run with LEASE_SECONDS). Just
+    after a failback the record names the region active without a lease yet: its first renewal
+    (within a minute) writes one, so this waits for it."""
+    def record() -> dict[str, Any]:
+        return regions.control(C.PRIMARY_REGION).get(C.FAILOVER_SK) or {}
+
+    if _until(lambda: bool(record().get("lease_until") and record().get("updated_at")),
+              timeout=60 * C.LEASE_RENEW_MINUTES + 30) is None:
         return C.LEASE_SECONDS
-    return (parse_time(str(record["lease_until"])) - parse_time(str(record["updated_at"]))).total_seconds()
+    held = record()
+    return (parse_time(str(held["lease_until"])) - parse_time(str(held["updated_at"]))).total_seconds()
 
 
 def partition(regions: Regions, urls: Urls, rate: float, warmup: float, say: Say) -> PartitionResult:
