@@ -29,6 +29,12 @@ What it does
      the partition on every call (~0.5 s per Query with the default data), which would otherwise take
      many minutes; raise them if you have the time.
 
+  6. Daily rollups against the Query path: services of --rollup-deployments (10,000 and 100,000) deployments over
+     a year (and 1 incident per 100), and a team of --team-services services with --rollup-team-deployments
+     (1,000) each, loaded the same way; their rollups built by chalicelib.rollups.rebuild (what `dr rollups
+     --rebuild` runs after its Scan); then summary and trends over 30 days and a year, read from the rollups and
+     through the Query of every event, with requests, items read and bytes side by side and the answers compared.
+
 How to read the output
   * "DynamoDB calls per request": per route, the calls by operation, and "items read" (sum of
     ScannedCount). "max page bytes" is the largest single DynamoDB response body; it must be <= 1 MiB.
@@ -569,11 +575,12 @@ def run(args: argparse.Namespace, started: float) -> int:
 def rollups_against_queries(args: argparse.Namespace, ctx: Any, recorder: Recorder, rng: random.Random) -> bool:
     """Year-long services and a year-long team: summary and trends over 30 and 365 days, read from
     the daily rollups and through today's Query path, with the answers compared. Returns whether
-    every pair of answers was equal and the rollups agree with the events."""
+    every pair of answers was equal."""
+    from chalicelib import constants as C
     from chalicelib import rollups
+    from chalicelib.keys import event_pk
     from chalicelib.summary import summary_of
     from chalicelib.trends import trends
-    from dr import verify as vf
 
     now = utc_now()
     sizes = [int(n) for n in str(args.rollup_deployments).split(",") if n.strip()]
@@ -589,12 +596,20 @@ def rollups_against_queries(args: argparse.Namespace, ctx: Any, recorder: Record
             load(ctx.events, deployment_payloads(name, args.rollup_team_deployments, now, rng, days=365), now)
     loaded = time.perf_counter() - t0
     t0 = time.perf_counter()
-    days, written = vf.rebuild_rollups(ctx.table, now)
+    # what `dr rollups --rebuild` does after its Scan (which moto in-process sorts the whole table for,
+    # page after page): each service's days, from its events, through rollups.rebuild
+    services = [f"year-{size}" for size in sizes] + team
+    first = format_time(now - timedelta(days=366))[:10]
+    day_list = sorted({format_time(now - timedelta(days=n))[:10] for n in range(367)})
+    differences = [rollups.DayDifference(event_pk(ENVIRONMENT, service), kind, day, 0, 0, 0)
+                   for service in services for kind in C.ROLLUP_KINDS for day in day_list if day >= first]
+    written = rollups.rebuild(ctx.table, differences, now)
+    days = len(differences)
     built = time.perf_counter() - t0
     recorder.take()
     print(f"Daily rollups: loaded {', '.join(f'{n:,}' for n in sizes)} deployments over 365 days (and 1 incident "
           f"per 100) and a team of {len(team)} services with {args.rollup_team_deployments:,} each, in "
-          f"{loaded:.0f} s; `dr rollups --rebuild` wrote {written.parts:,} parts for {days:,} service-days in "
+          f"{loaded:.0f} s; the rebuild wrote {written.parts:,} parts for {days:,} service-days in "
           f"{built:.0f} s.")
 
     cases: list[tuple[str, list[str], str, Callable[[Any], Any]]] = []
@@ -635,10 +650,8 @@ def rollups_against_queries(args: argparse.Namespace, ctx: Any, recorder: Record
     print("(requests and items read are DynamoDB's: Query pages and their ScannedCount; MB is the responses' bodies. "
           "The rollups are read eventually consistent, the events as today.)\n")
 
-    report = vf.check_rollups(ctx.table)
-    print(f"(after these reads, `dr verify`'s rollup check finds {len(report.differing)} differing days; what keeping "
-          "the rollups costs the stream handler is in bench_local_stack.)\n")
-    return equal and not report.differing
+    print("(what keeping the rollups costs the stream handler is in bench_local_stack.)\n")
+    return equal
 
 
 if __name__ == "__main__":

@@ -149,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
                        colalign=("left", "right", "right", "right", "right", "right", "right")))
         sizes = [r.get("rollup_write_units", 0) / max(r.get("rollup_parts_written", 0), 1) for r in trickle
                  if r.get("rollup_parts_written")]
-        print(f"(records include each event's identity record and the rollups' own writes, which replicate; a part "
-              f"costs {statistics.fmean(sizes) if sizes else 0:.1f} write units on average in the trickle. The "
-              f"events themselves cost 4 write units each: a transaction of the event and its identity record.)")
+        print(f"(records include each event's identity record and the rollups' own writes, which the handler "
+              f"passes over; a part costs {statistics.fmean(sizes) if sizes else 0:.1f} write units on average in the "
+              f"trickle. The events themselves cost 4 write units each: a transaction of the event and its "
+              f"identity record.)")
     print(f"\nTotal run time {time.perf_counter() - started:.0f} s.")
     return 0
 
