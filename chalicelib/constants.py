@@ -138,6 +138,7 @@ RTO_TARGET_SECONDS: Final = 300
 SWEEP_INTERVAL_MINUTES: Final = 5
 SWEEP_BUDGET_SECONDS: Final = 240.0  # a sweep stops (checkpoint kept) well inside its Lambda timeout
 SWEEP_OVERLAP_SECONDS: Final = 60  # re-read this much before the checkpoint: writes land out of order
+SWEEP_CHECKPOINT_EVERY: Final = 1000  # changes copied between two checkpoint saves in one sweep (and at its end)
 # No heartbeat arriving for this long means replication has stalled.
 REPLICATION_STALL_SECONDS: Final = 2 * SWEEP_INTERVAL_MINUTES * 60 + 60
 TOMBSTONE_TTL_DAYS: Final = 7

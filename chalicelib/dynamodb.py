@@ -46,16 +46,17 @@ def retry_remaining(send: Callable[[list[T]], list[T]], pending: Sequence[T], gi
                     wait: Callable[[int], object] | None = None) -> None:
     """Call `send` with what is still pending until nothing is: `send` does what it can and returns
     the rest, which goes again after `wait(attempt)` (by default `backoff`). Raises Unavailable(give_up) after
-    `rounds` more rounds (None: no limit) or once time.monotonic() passes `deadline`."""
+    `rounds` more rounds (None: no limit) or when a round leaves something and time.monotonic() is past
+    `deadline`: the deadline bounds the retrying, so the first round is always sent."""
     attempt = 0
     pending = list(pending)
     while pending:
-        if deadline is not None and time.monotonic() > deadline:
-            raise Unavailable(give_up)
         pending = send(pending)
         if not pending:
             return
         if rounds is not None and attempt >= rounds:
+            raise Unavailable(give_up)
+        if deadline is not None and time.monotonic() > deadline:
             raise Unavailable(give_up)
         (wait or backoff)(attempt)
         attempt += 1

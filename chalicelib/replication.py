@@ -224,14 +224,19 @@ class ReplicationSweep:
         else:
             since = parse_time(str(checkpoint["watermark"])) - timedelta(seconds=C.SWEEP_OVERLAP_SECONDS)
             pending: list[Item] = []  # gathered across pages and hours, so quiet hours share write calls
+            unsaved = 0
             for page in self._changed_since(since, now, report):
                 pending += page
-                if len(pending) >= C.BATCH_GET_MAX_KEYS:
-                    self._copy(pending, report, now, deadline)
-                    # Pages come in change order, so everything up to the last copied change is done.
-                    self._save_checkpoint(parse_time(pending[-1]["updated_at"]["S"]), report)
-                    pending = []
-                    if time.monotonic() > deadline:
+                while len(pending) >= C.BATCH_GET_MAX_KEYS:
+                    chunk, pending = pending[:C.BATCH_GET_MAX_KEYS], pending[C.BATCH_GET_MAX_KEYS:]
+                    self._copy(chunk, report, now, deadline)
+                    unsaved += len(chunk)
+                    out_of_time = time.monotonic() > deadline
+                    if out_of_time or unsaved >= C.SWEEP_CHECKPOINT_EVERY:
+                        # Pages come in change order, so everything up to the last copied change is done.
+                        self._save_checkpoint(parse_time(chunk[-1]["updated_at"]["S"]), report)
+                        unsaved = 0
+                    if out_of_time:
                         report.complete = False
                         return report
             self._copy(pending, report, now, deadline)

@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -127,6 +128,48 @@ def test_the_sweep_reads_only_what_changed_since_its_checkpoint(regions) -> None
     assert differences(regions) == []
     heartbeat = ControlStore(replica).get(C.HEARTBEAT_SK)
     assert heartbeat is not None and heartbeat["source_region"] == PRIMARY
+
+
+def source_puts(table: Table) -> list[str]:
+    """The sk of every PutItem sent to `table`, from now on."""
+    puts: list[str] = []
+    table.client.meta.events.register("before-parameter-build.dynamodb.PutItem",
+                                      lambda params, **_: puts.append(params["Item"]["sk"]["S"]))
+    return puts
+
+
+def test_a_sweep_saves_its_checkpoint_once_per_thousand_changes_and_where_it_stopped(regions) -> None:
+    # given 2,500 changes over two hours since the checkpoint
+    primary, replica = regions.table(PRIMARY), regions.table(DR)
+    now = datetime.now(timezone.utc)
+    put_items(primary, [item("c", f"{i:05d}", now - timedelta(seconds=2 * i)) for i in range(2500)])
+    ControlStore(primary).put(C.SWEEP_CHECKPOINT_SK, {"watermark": format_time(now - timedelta(hours=3))})
+    sweep = ReplicationSweep(primary, Replicator(replica, PRIMARY))
+    puts = source_puts(primary)
+
+    # when one sweep runs out of budget during its first transaction, and the next one finishes
+    slowed: list[str] = []
+
+    def slow_first_write(model: Any, **_: Any) -> None:
+        if model.name == "TransactWriteItems" and not slowed:
+            slowed.append("yes")
+            time.sleep(1.2)
+
+    replica.client.meta.events.register("before-call.dynamodb", slow_first_write)
+    stopped = sweep.run(now, budget_seconds=1.0)
+    replica.client.meta.events.unregister("before-call.dynamodb", slow_first_write)
+    stopped_at = ControlStore(primary).get(C.SWEEP_CHECKPOINT_SK)
+    assert stopped_at is not None
+    saves_when_stopped = puts.count(C.SWEEP_CHECKPOINT_SK)
+    finished = sweep.run(now)
+
+    # then the stopped one saved where it got to, once, and the finished one once per 1,000 and at the end
+    assert not stopped.complete and stopped.copied == C.TRANSACT_MAX_ITEMS and saves_when_stopped == 1
+    assert stopped_at["watermark"] == format_time(now - timedelta(seconds=2 * (2500 - C.TRANSACT_MAX_ITEMS)))
+    assert finished.complete and finished.copied == 2500 - C.TRANSACT_MAX_ITEMS
+    assert puts.count(C.SWEEP_CHECKPOINT_SK) - saves_when_stopped == 3  # at 1,000, at 2,000, at the end
+    assert puts.count(K.heartbeat_key(PRIMARY)["sk"]["S"]) == 1
+    assert differences(regions) == []
 
 
 class Killed(BaseException):

@@ -56,8 +56,17 @@ def test_with_a_deadline_it_stops_when_the_time_is_up() -> None:
     with pytest.raises(Unavailable, match="out of time"):
         dynamodb.retry_remaining(send, ["x"], "out of time", rounds=None, deadline=time.monotonic() + 0.05)
     assert len(calls) >= 1
+    calls.clear()
     with pytest.raises(Unavailable):
         dynamodb.retry_remaining(send, ["x"], "out of time", rounds=None, deadline=time.monotonic() - 1)
+    assert len(calls) == 1  # a deadline already past still lets the first round go
+
+
+def test_a_deadline_already_past_still_sends_once_and_succeeds_if_that_round_does() -> None:
+    sent: list[list[str]] = []
+    dynamodb.retry_remaining(lambda pending: sent.append(pending) or [], ["x", "y"], "never",
+                             rounds=None, deadline=time.monotonic() - 1)
+    assert sent == [["x", "y"]]
 
 
 def test_nothing_to_send_sends_nothing() -> None:
