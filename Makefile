@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: up test bench load clean vendor build deploy package openapi
+.PHONY: up test smoke bench load clean vendor build deploy package openapi
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -74,16 +74,23 @@ deploy:
 	  "(did the app's files change meanwhile?), so what it deployed has no .pyc files; run make deploy again"; exit 1; }
 
 ## package: the Lambda package of one stage: make package STAGE=prod OUT=build/primary (TABLE_STREAM_ARN set),
-## with every module in it compiled ahead (pipeline/bytecode.py)
+## with the release settings of pipeline/release.json in its template (pipeline/release.py: the canary alias,
+## its rollback alarms, throttling, gateway responses) and every module compiled ahead (pipeline/bytecode.py)
 package: $(VENDOR_STAMP)
 	@test -n "$(STAGE)" -a -n "$(OUT)" || { echo "usage: make package STAGE=<stage> OUT=<dir>"; exit 2; }
 	@test -n "$$TABLE_STREAM_ARN" || { echo "TABLE_STREAM_ARN must name the table's stream (the regional stack's TableStreamArn output)"; exit 2; }
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/package-merge.json $(OUT)
+	$(PY) -m pipeline.release --stage $(STAGE) $(OUT)/sam.json
 	$(PY) -m pipeline.bytecode --zip $(OUT)/deployment.zip
 
 ## openapi: write docs/openapi.json from the models (a test fails while the committed copy differs)
 openapi: $(STAMP)
 	$(PY) -m chalicelib.openapi > docs/openapi.json
+
+## smoke: the pipeline's smoke test of a deployed API: ARGS="--stage prod --region us-east-1" (signed, from the
+## app stacks' outputs) or ARGS="--endpoint http://127.0.0.1:8000 --peer-endpoint http://127.0.0.1:8001"
+smoke: $(STAMP)
+	$(PY) -m pipeline.smoke $(ARGS)
 
 ## bench: the benchmarks (tests/benchmarks), each run as a module from the project root; they print figures
 bench: $(STAMP)

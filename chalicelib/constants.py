@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 APP_NAME: Final = "devops-metrics"  # chalice's app_name (.chalice/config.json); chalicelib.names builds on it
+API_STAGE: Final = "api"  # chalice's api_gateway_stage (.chalice/config.json): the API Gateway stage
 
 # --- Regions ------------------------------------------------------------------------------------
 # The default pair; a deployment names its own with PRIMARY_REGION and DR_REGION (.chalice/config.json).

@@ -45,6 +45,11 @@ def stack(stage: str, holds: Stack) -> str:
     return table(stage) if holds == "regional" else f"{APP_NAME}-{stage}-{holds}"
 
 
+def app_stack(stage: str, region: str) -> str:
+    """The stack the pipeline deploys the app into in `region`: <app>-<chalice stage>-app."""
+    return f"{APP_NAME}-{chalice_stage(stage, region)}-app"
+
+
 def webhook_secret(stage: str, source: str) -> str:
     """The Secrets Manager secret a webhook source signs with, the same name in both regions."""
     return f"{APP_NAME}-{stage}-webhook-{source}"
@@ -88,3 +93,7 @@ def pipeline(stage: str) -> str:
 
 def build_project(stage: str) -> str:
     return f"{APP_NAME}-{stage}-build"
+
+
+def smoke_project(stage: str) -> str:
+    return f"{APP_NAME}-{stage}-smoke"

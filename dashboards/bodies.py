@@ -15,7 +15,6 @@ from chalicelib.metrics import DORA_METRICS as DORA_SUMMARY_METRICS
 
 NS = C.METRICS_NAMESPACE
 API_NAME = names.APP_NAME  # the API Gateway ApiName dimension
-API_STAGE = "api"  # chalice's api_gateway_stage
 PIPELINE_REGION = C.PRIMARY_REGION  # pipeline/pipeline.yaml is deployed in the primary region only
 ROUTES = ("POST /metrics", "GET /metrics", "GET /metrics/summary", "GET /health")
 HEALTH_CHECKS = ("overall", "api", "table", "replica-table", "replication", "lambda")
@@ -73,7 +72,7 @@ def overview(stage: str, chalice_stage: str, region: str, peer_region: str) -> B
         return [metric("AWS/Lambda", name, {"FunctionName": f}, label=f.removeprefix(names.APP_NAME + "-"), **options)
                 for f in names.functions(chalice_stage)]
 
-    api = {"ApiName": API_NAME, "Stage": API_STAGE}
+    api = {"ApiName": API_NAME, "Stage": C.API_STAGE}
     table = {"TableName": names.table(stage)}
     return layout([
         text(f"# {names.api_function(chalice_stage)} in {region}\nRequests as the app measures them (stage {stage}), "

@@ -1,6 +1,8 @@
 """Deploy the delivery pipeline: the artifact store in both regions, then the pipeline in us-east-1.
 
     python -m pipeline deploy --stage prod --email ops@example.com
+    python -m pipeline deploy --stage prod --connection-arn arn:aws:codeconnections:...:connection/... \
+        --repository my-org/devops-metrics          # the source in GitHub or GitLab instead of CodeCommit
 
 Each stack is created, or updated in place when it exists; a stack with nothing to change is left
 alone. --endpoint-url points everything at an AWS emulator instead of AWS.
@@ -25,7 +27,8 @@ def _deploy(regions: Regions, region: str, name: str, template: Path, parameters
     return stack_outputs(cfn, name)
 
 
-def deploy(stage: str, email: str, branch: str, endpoint_url: str | None = None) -> dict[str, str]:
+def deploy(stage: str, email: str, branch: str, endpoint_url: str | None = None, connection_arn: str = "",
+           repository: str = "") -> dict[str, str]:
     regions = Regions(stage, endpoint_url)
     stores = {region: _deploy(regions, region, names.stack(stage, "pipeline-artifacts"), ARTIFACTS_TEMPLATE,
                               {"Stage": stage})
@@ -33,6 +36,8 @@ def deploy(stage: str, email: str, branch: str, endpoint_url: str | None = None)
     return _deploy(regions, C.PRIMARY_REGION, names.stack(stage, "pipeline"), PIPELINE_TEMPLATE, {
         "Stage": stage,
         "BranchName": branch,
+        "ConnectionArn": connection_arn,
+        "RepositoryId": repository,
         "AlertEmail": email,
         "PrimaryArtifactBucket": stores[C.PRIMARY_REGION]["ArtifactBucketName"],
         "PrimaryArtifactKeyArn": stores[C.PRIMARY_REGION]["ArtifactKeyArn"],
@@ -49,11 +54,25 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--stage", choices=["dev", "prod"], required=True)
     run.add_argument("--email", default="", help="address for failure e-mails (confirm the subscription e-mail)")
     run.add_argument("--branch", default="main", help="branch that triggers the pipeline (default main)")
+    run.add_argument("--connection-arn", default="",
+                     help="a CodeConnections connection to GitHub or GitLab: the source is --repository there, "
+                          "not a CodeCommit repository")
+    run.add_argument("--repository", default="", help="with --connection-arn: the repository, as owner/name")
     run.add_argument("--endpoint-url", help="an AWS emulator's endpoint instead of AWS")
     args = parser.parse_args(argv)
+    if bool(args.connection_arn) != bool(args.repository):
+        parser.error("--connection-arn and --repository go together")
     print(f"Deploying the {names.pipeline(args.stage)} pipeline")
-    outputs = deploy(args.stage, args.email, args.branch, args.endpoint_url)
-    print(f"""
+    outputs = deploy(args.stage, args.email, args.branch, args.endpoint_url, args.connection_arn, args.repository)
+    if args.connection_arn:
+        print(f"""
+Pipeline    {outputs['PipelineName']} ({C.PRIMARY_REGION})
+Source      {args.repository} through {args.connection_arn}
+Alerts      {outputs['AlertTopicArn']}
+
+Next: push to {args.branch} in {args.repository}, and the pipeline runs.""")
+    else:
+        print(f"""
 Pipeline    {outputs['PipelineName']} ({C.PRIMARY_REGION})
 Repository  {outputs['RepositoryCloneUrl']}
 Alerts      {outputs['AlertTopicArn']}

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import requests
 from PIL import Image
 
 from dashboards.report import METRICS
+from local.harness import free_port
 from ops.templates import ROOT
 from tests.e2e.stack import StackProcess, descendants, running, wait_gone
 
@@ -72,6 +74,37 @@ def test_a_new_user_session(stack: StackProcess) -> None:
     assert health.status_code == 200 and health.json()["role"] == "active"
     standby = requests.post(f"{stack.standby_url}/metrics", json=deployment, timeout=10)
     assert standby.status_code == 503 and standby.json()["error"]["code"] == "standby_region"
+
+
+def smoke(*args: str) -> subprocess.CompletedProcess[str]:
+    """The pipeline's smoke test (pipeline/smoke.py), as its CodeBuild action runs it, unsigned."""
+    return subprocess.run([sys.executable, "-m", "pipeline.smoke", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=180, env=StackProcess.environment())
+
+
+def test_the_pipelines_smoke_test_passes_against_both_regions(stack: StackProcess) -> None:
+    active = smoke("--endpoint", stack.url)
+    assert active.returncode == 0, active.stdout + active.stderr
+    assert "us-east-1 is active" in active.stdout and "DELETE /metrics/deployment/smoke-" in active.stdout
+    assert "after the delete: 404" in active.stdout
+    standby = smoke("--endpoint", stack.standby_url, "--peer-endpoint", stack.url)
+    assert standby.returncode == 0, standby.stdout + standby.stderr
+    assert "us-west-2 is standby" in standby.stdout and "503 standby_region" in standby.stdout
+    assert "(the probe, replicated): 200" in standby.stdout and "(the delete, replicated): 404" in standby.stdout
+    # and the probes left nothing a reader sees
+    listed = requests.get(f"{stack.url}/metrics", params={"service": "devops-metrics-smoke", "environment": "smoke"},
+                          timeout=10).json()
+    assert listed["items"] == []
+
+
+def test_the_smoke_test_fails_naming_the_check_and_the_answer(stack: StackProcess) -> None:
+    # the standby named as the active region's peer: the probe cannot be posted there
+    wrong = smoke("--endpoint", stack.standby_url, "--peer-endpoint", stack.standby_url)
+    assert wrong.returncode == 1
+    assert f"FAIL POST /metrics to {stack.standby_url}: expected 201" in wrong.stderr
+    assert "standby_region" in wrong.stderr
+    nothing = smoke("--endpoint", f"http://127.0.0.1:{free_port()}")
+    assert nothing.returncode == 1 and "FAIL GET" in nothing.stderr and "no answer" in nothing.stderr
 
 
 def test_signed_webhooks_show_up_in_the_metrics_and_the_summary(stack: StackProcess) -> None:

@@ -44,11 +44,14 @@ def test_checkov_is_clean_and_every_skip_is_justified() -> None:
 
 
 def policy_statements(node: Any) -> list[dict[str, Any]]:
-    """Every statement of every policy document (IAM, key, bucket, topic) anywhere in a template."""
+    """Every statement of every policy document (IAM, key, bucket, topic) anywhere in a template; a
+    statement chosen by a condition counts with each of its choices."""
     found = []
     if isinstance(node, dict):
         if "Statement" in node and isinstance(node["Statement"], list):
-            found += node["Statement"]
+            for statement in node["Statement"]:
+                choices = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+                found += [c for c in choices if c not in ({"Ref": "AWS::NoValue"}, {"Fn::Ref": "AWS::NoValue"})]
         for value in node.values():
             found += policy_statements(value)
     elif isinstance(node, list):
@@ -88,16 +91,90 @@ def test_the_artifact_bucket_is_encrypted_versioned_private_and_expires_old_arti
     assert bucket["LifecycleConfiguration"]["Rules"][0]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
 
 
-def test_the_pipeline_runs_source_build_approval_then_both_regions() -> None:
-    pipeline = load_template(ROOT / "pipeline/pipeline.yaml")["Resources"]["Pipeline"]["Properties"]
+def pipeline_template() -> dict[str, Any]:
+    return load_template(ROOT / "pipeline/pipeline.yaml")
+
+
+def test_the_pipeline_runs_source_build_approval_then_each_region_deployed_and_smoke_tested() -> None:
+    pipeline = pipeline_template()["Resources"]["Pipeline"]["Properties"]
+    assert pipeline["PipelineType"] == "V2"
     stages = pipeline["Stages"]
     names = [s["Name"] if "Name" in s else s["Fn::If"][1]["Name"] for s in stages]
     assert names == ["Source", "BuildAndTest", "Approve", "DeployPrimary", "DeployDR"]
     assert stages[2]["Fn::If"][0] == "IsProd"  # the approval is for prod only
-    regions = [{a["Region"] for a in s["Actions"]} for s in stages[3:]]
-    assert regions == [{"us-east-1"}, {"us-west-2"}]
-    modes = [a["Configuration"]["ActionMode"] for s in stages[3:] for a in s["Actions"]]
-    assert modes == ["CHANGE_SET_REPLACE", "CHANGE_SET_EXECUTE"] * 2
+    for stage, region in zip(stages[3:], ("us-east-1", "us-west-2"), strict=True):
+        actions = stage["Actions"]
+        assert [(a["Name"], a["RunOrder"]) for a in actions] == [
+            ("CreateChangeSet", 1), ("ExecuteChangeSet", 2), ("SmokeTest", 3)]
+        assert [a["Configuration"]["ActionMode"] for a in actions[:2]] == ["CHANGE_SET_REPLACE", "CHANGE_SET_EXECUTE"]
+        assert {a["Region"] for a in actions[:2]} == {region}
+        # the smoke test runs after the change set has executed, against the region just deployed
+        smoke = actions[2]
+        assert (smoke["ActionTypeId"]["Category"], smoke["ActionTypeId"]["Provider"]) == ("Test", "CodeBuild")
+        assert smoke["Configuration"]["ProjectName"] == {"Fn::Sub": "devops-metrics-${Stage}-smoke"}
+        assert json.loads(smoke["Configuration"]["EnvironmentVariables"]) == [
+            {"name": "TARGET_REGION", "value": region, "type": "PLAINTEXT"}]
+        # a failed deploy or smoke test rolls the stage back to its last successful release
+        assert stage["OnFailure"] == {"Result": "ROLLBACK"}
+
+
+def test_the_smoke_project_runs_the_smoke_script_the_tests_run() -> None:
+    resources = pipeline_template()["Resources"]
+    project = resources["SmokeProject"]["Properties"]
+    assert project["Source"]["BuildSpec"] == "pipeline/smoke.yml"
+    spec = yaml.safe_load((ROOT / "pipeline" / "smoke.yml").read_text())
+    assert spec["phases"]["build"]["commands"] == ['make smoke ARGS="--stage $STAGE --region $TARGET_REGION"']
+    assert "smoke: $(STAMP)\n\t$(PY) -m pipeline.smoke $(ARGS)\n" in (ROOT / "Makefile").read_text()
+    # its role signs calls to the api stage of both regions' APIs and reads the app stacks, nothing else
+    statements = {s["Sid"]: s for s in policy_statements(resources["SmokeRole"]["Properties"]["Policies"])}
+    assert set(statements) == {"WriteSmokeLogs", "ReadSource", "UseArtifactKey", "ReadAppEndpoints", "CallTheApis"}
+    assert statements["CallTheApis"]["Action"] == "execute-api:Invoke"
+    assert [r["Fn::Sub"] for r in statements["CallTheApis"]["Resource"]] == [
+        f"arn:${{AWS::Partition}}:execute-api:{region}:${{AWS::AccountId}}:*/api/*"
+        for region in ("us-east-1", "us-west-2")]
+
+
+def test_the_source_is_codecommit_by_default_or_a_connection_and_either_trigger_filters_the_branch() -> None:
+    template = pipeline_template()
+    parameters, resources = template["Parameters"], template["Resources"]
+    assert parameters["ConnectionArn"]["Default"] == ""
+    assert template["Conditions"]["UseCodeCommit"] == {"Fn::Equals": [{"Fn::Ref": "ConnectionArn"}, ""]}
+    assert resources["Repository"]["Condition"] == "UseCodeCommit"
+    assert resources["SourceChangedRule"]["Condition"] == "UseCodeCommit"
+    assert template["Outputs"]["RepositoryCloneUrl"]["Condition"] == "UseCodeCommit"
+    pipeline = resources["Pipeline"]["Properties"]
+    condition, codecommit, connection = pipeline["Stages"][0]["Actions"][0]["Fn::If"]
+    assert condition == "UseCodeCommit"
+    assert codecommit["ActionTypeId"]["Provider"] == "CodeCommit"
+    assert codecommit["Configuration"]["BranchName"] == {"Fn::Ref": "BranchName"}
+    assert connection["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert connection["Configuration"]["ConnectionArn"] == {"Fn::Ref": "ConnectionArn"}
+    assert connection["Configuration"]["FullRepositoryId"] == {"Fn::Ref": "RepositoryId"}
+    # CodeCommit: the EventBridge rule names the branch; a connection: the pipeline's V2 trigger does
+    assert resources["SourceChangedRule"]["Properties"]["EventPattern"]["detail"]["referenceName"] == [
+        {"Fn::Ref": "BranchName"}]
+    trigger_condition, (trigger,), _ = pipeline["Triggers"]["Fn::If"]
+    assert trigger_condition == "UseConnection"
+    assert trigger["GitConfiguration"]["Push"] == [{"Branches": {"Includes": [{"Fn::Ref": "BranchName"}]}}]
+    # the pipeline role may read exactly the chosen source
+    (choice,) = [s for s in resources["PipelineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                 if "Fn::If" in s]
+    _, read_codecommit, read_connection = choice["Fn::If"]
+    assert read_codecommit["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:codecommit:${AWS::Region}:${AWS::AccountId}:devops-metrics-${Stage}"}
+    assert read_connection["Resource"] == {"Fn::Ref": "ConnectionArn"}
+    assert read_connection["Action"] == ["codeconnections:UseConnection", "codestar-connections:UseConnection"]
+
+
+def test_the_deploy_role_may_shift_traffic_only_for_the_stages_own_stacks() -> None:
+    role = pipeline_template()["Resources"]["DeployRole"]["Properties"]
+    statements = {s["Sid"]: s for s in policy_statements(role["Policies"])}
+    shift = statements["ShiftTrafficThroughCodeDeploy"]
+    assert {"codedeploy:CreateDeployment", "codedeploy:CreateDeploymentGroup"} <= set(shift["Action"])
+    assert all("devops-metrics-${Stage}-" in r["Fn::Sub"] for r in shift["Resource"])
+    assert all(":alarm:devops-metrics-${Stage}-" in r["Fn::Sub"] and "-canary-*" in r["Fn::Sub"]
+               for r in statements["ManageRollbackAlarms"]["Resource"])
+    assert {"lambda:PublishVersion", "lambda:UpdateAlias"} <= set(statements["PublishApiVersionsAndAlias"]["Action"])
 
 
 def test_the_buildspec_runs_the_readme_test_command_and_reports_junit() -> None:
@@ -111,8 +188,8 @@ def test_the_buildspec_runs_the_readme_test_command_and_reports_junit() -> None:
     assert spec["env"]["variables"]["PYTEST_ADDOPTS"] == "--junitxml=reports/junit.xml"
     assert spec["reports"]["pytest"]["file-format"] == "JUNITXML"
     assert spec["artifacts"]["files"] == ["packaged-primary.yaml", "packaged-dr.yaml"]
-    stage_of_deploy = {a["Configuration"].get("TemplatePath") for s in load_template(
-        ROOT / "pipeline/pipeline.yaml")["Resources"]["Pipeline"]["Properties"]["Stages"][3:] for a in s["Actions"]}
+    stage_of_deploy = {a["Configuration"].get("TemplatePath") for s in pipeline_template()[
+        "Resources"]["Pipeline"]["Properties"]["Stages"][3:] for a in s["Actions"]}
     assert stage_of_deploy - {None} == {"Packaged::packaged-primary.yaml", "Packaged::packaged-dr.yaml"}
 
 
@@ -140,3 +217,21 @@ def test_the_deploy_command_creates_then_updates_the_stacks(emulator) -> None:
     rules = emulator.client("events", "us-east-1").list_rules()["Rules"]
     failure_rule = [r for r in rules if "failed stage" in r.get("Description", "")]
     assert failure_rule and json.loads(failure_rule[0]["EventPattern"])["detail"]["state"] == ["FAILED"]
+
+
+def test_the_deploy_command_sets_up_a_github_source_through_a_connection(emulator) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing"}
+    connection = "arn:aws:codeconnections:us-east-1:123456789012:connection/0d3f5a9c-1b2e-4c8d-9f00-2a6b7c8d9e10"
+    command = [sys.executable, "-m", "pipeline", "deploy", "--stage", "prod", "--connection-arn", connection,
+               "--repository", "my-org/devops-metrics", "--endpoint-url", emulator.endpoint]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Source      my-org/devops-metrics through {connection}" in done.stdout
+    cfn = emulator.client("cloudformation", "us-east-1")
+    created = {r["LogicalResourceId"] for r in cfn.list_stack_resources(
+        StackName="devops-metrics-prod-pipeline")["StackResourceSummaries"]}
+    assert "Repository" not in created and "SourceChangedRule" not in created, sorted(created)
+    half = subprocess.run([*command[:8], "--endpoint-url", emulator.endpoint], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=60)
+    assert half.returncode == 2 and "--connection-arn and --repository go together" in half.stderr

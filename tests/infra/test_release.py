@@ -1,0 +1,126 @@
+"""How a release reaches traffic, in the template `make package` writes and the pipeline deploys
+(pipeline/release.py): the live alias and CodeDeploy's traffic shift with its rollback alarms, the
+stage's throttling, and API Gateway's own answers in the service's error shape."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import constants as C
+from ops.templates import ROOT
+from pipeline import release
+
+pytestmark = pytest.mark.infra
+
+SETTINGS = json.loads(release.SETTINGS_FILE.read_text())
+
+
+def sam(packaged: dict[str, Path], stage: str) -> dict[str, Any]:
+    return json.loads((packaged[stage] / "sam.json").read_text())
+
+
+@pytest.mark.parametrize("stage", ["prod", "prod-dr"])
+def test_the_api_function_shifts_to_each_release_as_a_canary_rolled_back_by_its_alarms(
+        packaged: dict[str, Path], stage: str) -> None:
+    resources = sam(packaged, stage)["Resources"]
+    function = resources["APIHandler"]["Properties"]
+    assert function["AutoPublishAlias"] == "live"
+    assert function["DeploymentPreference"] == {
+        "Type": "Canary10Percent5Minutes",  # 10% for 5 minutes, then all, in prod and prod-dr
+        "Alarms": [{"Ref": "CanaryErrorsAlarm"}, {"Ref": "CanaryApi5xxAlarm"}],
+        "Role": {"Fn::GetAtt": ["CodeDeployRole", "Arn"]}}
+    assert SETTINGS[stage]["traffic_shift"] == "Canary10Percent5Minutes"
+    # the errors alarm watches the new version only: the alias, and the version it shifts to
+    errors = resources["CanaryErrorsAlarm"]["Properties"]
+    assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert {d["Name"]: d["Value"] for d in errors["Dimensions"]} == {
+        "FunctionName": {"Ref": "APIHandler"}, "Resource": {"Fn::Sub": "${APIHandler}:live"},
+        "ExecutedVersion": {"Fn::GetAtt": ["APIHandler.Version", "Version"]}}
+    assert errors["Threshold"] == SETTINGS[stage]["rollback"]["function_errors"]
+    # the 5XX alarm cannot be scoped to a version in API Gateway's metrics: a count, so no dilution
+    api_5xx = resources["CanaryApi5xxAlarm"]["Properties"]
+    assert (api_5xx["Namespace"], api_5xx["MetricName"], api_5xx["Statistic"]) == ("AWS/ApiGateway", "5XXError", "Sum")
+    assert {d["Name"]: d["Value"] for d in api_5xx["Dimensions"]} == {"ApiName": C.APP_NAME, "Stage": C.API_STAGE}
+    assert api_5xx["Threshold"] == SETTINGS[stage]["rollback"]["api_5xx"]
+    assert errors["Period"] == api_5xx["Period"] == 60 and errors["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+@pytest.mark.parametrize("stage", ["prod", "prod-dr"])
+def test_api_gateway_invokes_the_alias_so_the_canary_gets_its_share(packaged: dict[str, Path], stage: str) -> None:
+    resources = sam(packaged, stage)["Resources"]
+    uris = [operation["x-amazon-apigateway-integration"]["uri"]
+            for methods in resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"].values()
+            for operation in methods.values() if "x-amazon-apigateway-integration" in operation]
+    assert len(uris) == (ROOT / "app.py").read_text().count("@app.route(")  # every route
+    assert all(uri == {"Fn::Sub": ["arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/"
+                                   "functions/${Alias}/invocations", {"Alias": {"Ref": "APIHandler.Alias"}}]}
+               for uri in uris)
+    assert resources["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "APIHandler.Alias"}
+
+
+@pytest.mark.parametrize("stage", ["prod", "prod-dr"])
+def test_only_the_api_function_is_aliased_and_the_stream_runs_one_batch_per_shard(
+        packaged: dict[str, Path], stage: str) -> None:
+    resources = sam(packaged, stage)["Resources"]
+    functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert len(functions) == 8
+    aliased = {name for name, p in functions.items() if "AutoPublishAlias" in p or "DeploymentPreference" in p}
+    assert aliased == {"APIHandler"}
+    (stream,) = [e["Properties"] for e in functions["ReplicateStream"]["Events"].values() if e["Type"] == "DynamoDB"]
+    assert stream.get("ParallelizationFactor", 1) == 1
+
+
+@pytest.mark.parametrize("stage", ["prod", "prod-dr"])
+def test_the_stage_is_throttled_as_its_settings_say(packaged: dict[str, Path], stage: str) -> None:
+    api = sam(packaged, stage)["Resources"]["RestAPI"]["Properties"]
+    assert api["MethodSettings"] == [{
+        "ResourcePath": "/*", "HttpMethod": "*",
+        "ThrottlingRateLimit": SETTINGS[stage]["throttling"]["rate_per_second"],
+        "ThrottlingBurstLimit": SETTINGS[stage]["throttling"]["burst"]}]
+
+
+def filled(template: str) -> Any:
+    """A gateway response template as API Gateway fills it in (its $context values quoted as it quotes them)."""
+    text = template.replace("$context.error.messageString", '"Missing Authentication Token"')
+    return json.loads(text.replace("$context.requestId", "c0ffee00-0000-4000-8000-000000000000"))
+
+
+@pytest.mark.parametrize("stage", ["prod", "prod-dr"])
+def test_api_gateways_own_answers_use_the_error_shape_and_the_correlation_id(
+        packaged: dict[str, Path], stage: str) -> None:
+    body = sam(packaged, stage)["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    responses = body["x-amazon-apigateway-gateway-responses"]
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN", "ACCESS_DENIED", "THROTTLED"} <= set(
+        responses)
+    for kind, response in responses.items():
+        shaped = filled(response["responseTemplates"]["application/json"])
+        assert set(shaped) == {"error"} and set(shaped["error"]) == {"code", "message", "details"}, kind
+        assert re.fullmatch(r"[a-z_]+", shaped["error"]["code"]) and shaped["error"]["message"]
+        assert shaped["error"]["details"] == [{"correlation_id": "c0ffee00-0000-4000-8000-000000000000"}]
+        assert response["responseParameters"][f"gatewayresponse.header.{C.CORRELATION_HEADER}"] == "context.requestId"
+    assert (responses["THROTTLED"]["statusCode"], filled(responses["THROTTLED"]["responseTemplates"][
+        "application/json"])["error"]["code"]) == ("429", "throttled")
+    assert responses["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    unsigned = filled(responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"])["error"]
+    assert "SigV4" in unsigned["message"] and "No route matches" in unsigned["message"]
+
+
+def test_dev_shifts_all_at_once_and_every_stage_has_settings(packaged: dict[str, Path]) -> None:
+    assert set(SETTINGS) == {"dev", "dev-dr", "prod", "prod-dr"}
+    for stage in ("dev", "dev-dr"):
+        rendered = release.render(sam(packaged, "prod"), release.load_settings(stage))
+        assert rendered["Resources"]["APIHandler"]["Properties"]["DeploymentPreference"]["Type"] == "AllAtOnce"
+
+
+def test_settings_that_are_not_valid_are_refused_naming_the_field(tmp_path: Path) -> None:
+    broken = tmp_path / "release.json"
+    broken.write_text(json.dumps({"prod": {**SETTINGS["prod"], "traffic_shift": "Canary50Percent",
+                                           "throttling": {"rate_per_second": 0, "burst": 10}}}))
+    with pytest.raises(release.SettingsError, match=r"traffic_shift: .*throttling\.rate_per_second: "):
+        release.load_settings("prod", broken)
+    with pytest.raises(release.SettingsError, match="has no settings for the stage 'qa'"):
+        release.load_settings("qa", broken)
