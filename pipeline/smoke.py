@@ -213,9 +213,13 @@ class Smoke:
 def stack_endpoint(stage: str, region: str) -> str:
     """The EndpointURL output of the app stack the pipeline deploys in `region`."""
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     stack = names.app_stack(stage, region)
-    described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+    try:
+        described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+    except (BotoCoreError, ClientError) as error:
+        raise SmokeFailed(f"the app stack {stack} in {region} could not be read: {error}") from error
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
     if "EndpointURL" not in outputs:
         raise SmokeFailed(f"the stack {stack} in {region} has no EndpointURL output")
