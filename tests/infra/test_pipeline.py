@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ops.templates import ROOT, load_template
+from tests.infra.policies import actions, policy_statements
 from tests.infra.test_docs import readme_commands
 
 BIN = Path(sys.executable).parent
@@ -41,28 +42,6 @@ def test_checkov_is_clean_and_every_skip_is_justified() -> None:
         for name, resource in load_template(ROOT / template)["Resources"].items():
             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
                 assert len(skip.get("comment", "")) > 40, f"{template} {name}: {skip['id']} needs its reason"
-
-
-def policy_statements(node: Any) -> list[dict[str, Any]]:
-    """Every statement of every policy document (IAM, key, bucket, topic) anywhere in a template; a
-    statement chosen by a condition counts with each of its choices."""
-    found = []
-    if isinstance(node, dict):
-        if "Statement" in node and isinstance(node["Statement"], list):
-            for statement in node["Statement"]:
-                choices = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
-                found += [c for c in choices if c not in ({"Ref": "AWS::NoValue"}, {"Fn::Ref": "AWS::NoValue"})]
-        for value in node.values():
-            found += policy_statements(value)
-    elif isinstance(node, list):
-        for value in node:
-            found += policy_statements(value)
-    return found
-
-
-def actions(statement: dict[str, Any]) -> list[str]:
-    action = statement.get("Action", [])
-    return action if isinstance(action, list) else [action]
 
 
 @pytest.mark.parametrize("template", TEMPLATES)

@@ -13,6 +13,7 @@ import pytest
 from chalicelib import constants as C
 from ops.templates import ROOT
 from pipeline import release
+from tests.infra.policies import actions, policy_statements
 
 pytestmark = pytest.mark.infra
 
@@ -47,6 +48,22 @@ def test_the_api_function_shifts_to_each_release_as_a_canary_rolled_back_by_its_
     assert {d["Name"]: d["Value"] for d in api_5xx["Dimensions"]} == {"ApiName": C.APP_NAME, "Stage": C.API_STAGE}
     assert api_5xx["Threshold"] == SETTINGS[stage]["rollback"]["api_5xx"]
     assert errors["Period"] == api_5xx["Period"] == 60 and errors["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+@pytest.mark.parametrize("stage", ["prod", "prod-dr"])
+def test_codedeploy_may_shift_only_this_alias_and_read_only_its_alarms(packaged: dict[str, Path], stage: str) -> None:
+    resources = sam(packaged, stage)["Resources"]
+    statements = {s["Sid"]: s for s in policy_statements(resources["CodeDeployRole"]["Properties"]["Policies"])}
+    assert set(statements) == {"ShiftTheAlias", "WatchTheRollbackAlarms"}
+    assert statements["WatchTheRollbackAlarms"]["Action"] == "cloudwatch:DescribeAlarms"
+    assert all(r["Fn::Sub"][0].endswith(":alarm:${Name}-canary-*")
+               for r in statements["WatchTheRollbackAlarms"]["Resource"])
+    assert [r["Fn::Sub"][0].rsplit(":", 2)[1:] for r in statements["ShiftTheAlias"]["Resource"]] == [
+        ["function", "${Name}"], ["${Name}", "*"]]
+    # and no policy anywhere in the package allows a wildcard action
+    everything = policy_statements(resources)
+    assert len(everything) > 20
+    assert all("*" not in a for s in everything if s["Effect"] == "Allow" for a in actions(s))
 
 
 @pytest.mark.parametrize("stage", ["prod", "prod-dr"])
