@@ -51,8 +51,10 @@ vendor: $(VENDOR_STAMP)
 # hash alike, chalicelib/__pycache__ included: so chalice runs here after clearing that, writing none.
 CHALICE_CLEAN := rm -rf chalicelib/__pycache__ && env PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/chalice
 BUILD_OUT := .chalice/build-package
-# What make deploy runs on the compiled package (the tests put a `package` command in its place).
+# What make deploy runs on the compiled package (the tests put a `package` command in its place), and
+# then on the API it deployed: the stage's throttling and gateway responses (pipeline/release.json).
 CHALICE_DEPLOY = deploy --stage $(STAGE)
+RELEASE_APPLY = $(PY) -m pipeline.release apply --stage $(STAGE)
 
 ## build: vendor/, and in chalice's cache the package chalice deploy reuses, every module compiled ahead
 # The package is the same for every stage and region; chalice package wants a region all the same.
@@ -63,7 +65,8 @@ build: $(VENDOR_STAMP)
 	$(PY) -m pipeline.bytecode --chalice-cache $(BUILD_OUT)/deployment.zip
 	rm -rf $(BUILD_OUT)
 
-## deploy: make build, then chalice deploy --stage $(STAGE) with that package (AWS_DEFAULT_REGION, TABLE_STREAM_ARN set)
+## deploy: make build, then chalice deploy --stage $(STAGE) with that package (AWS_DEFAULT_REGION, TABLE_STREAM_ARN set),
+## then the stage's throttling and gateway responses on the API it deployed (pipeline/release.py apply)
 deploy:
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=<stage>"; exit 2; }
 	$(MAKE) --no-print-directory build
@@ -72,6 +75,7 @@ deploy:
 	test $$status -eq 0 || exit $$status; \
 	test $$reused -gt 0 || { echo "make deploy: chalice built a new package instead of reusing the compiled one" \
 	  "(did the app's files change meanwhile?), so what it deployed has no .pyc files; run make deploy again"; exit 1; }
+	$(RELEASE_APPLY)
 
 ## package: the Lambda package of one stage: make package STAGE=prod OUT=build/primary (TABLE_STREAM_ARN set),
 ## with the release settings of pipeline/release.json in its template (pipeline/release.py: the canary alias,
@@ -80,7 +84,7 @@ package: $(VENDOR_STAMP)
 	@test -n "$(STAGE)" -a -n "$(OUT)" || { echo "usage: make package STAGE=<stage> OUT=<dir>"; exit 2; }
 	@test -n "$$TABLE_STREAM_ARN" || { echo "TABLE_STREAM_ARN must name the table's stream (the regional stack's TableStreamArn output)"; exit 2; }
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/package-merge.json $(OUT)
-	$(PY) -m pipeline.release --stage $(STAGE) $(OUT)/sam.json
+	$(PY) -m pipeline.release render --stage $(STAGE) $(OUT)/sam.json
 	$(PY) -m pipeline.bytecode --zip $(OUT)/deployment.zip
 
 ## openapi: write docs/openapi.json from the models (a test fails while the committed copy differs)

@@ -22,6 +22,7 @@ from botocore.config import Config
 from chalicelib import constants as C
 
 if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_codecommit import CodeCommitClient
@@ -80,6 +81,11 @@ def sqs(region: str, profile: Profile, endpoint_url: str | None = None, **creden
 def cloudwatch(region: str, profile: Profile, endpoint_url: str | None = None,
                **credentials: str) -> CloudWatchClient:
     return cast("CloudWatchClient", client("cloudwatch", region, profile, endpoint_url, **credentials))
+
+
+def apigateway(region: str, profile: Profile, endpoint_url: str | None = None,
+               **credentials: str) -> APIGatewayClient:
+    return cast("APIGatewayClient", client("apigateway", region, profile, endpoint_url, **credentials))
 
 
 def cloudformation(region: str, profile: Profile, endpoint_url: str | None = None,

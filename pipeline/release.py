@@ -1,7 +1,8 @@
 """How a release reaches traffic: the settings of pipeline/release.json, rendered into the SAM
 template `chalice package` writes (`make package` runs this on it).
 
-    python -m pipeline.release --stage prod build/primary/sam.json      # rewrites the file in place
+    python -m pipeline.release render --stage prod build/primary/sam.json   # rewrites the file in place
+    python -m pipeline.release apply --stage prod    # the API chalice deploy made (make deploy runs it)
 
 What it adds, per Chalice stage (dev, dev-dr, prod, prod-dr):
 - **Canary and rollback.** The API function is published as a new version behind the alias `live`
@@ -20,20 +21,30 @@ What it adds, per Chalice stage (dev, dev-dr, prod, prod-dr):
 - **Gateway responses**: API Gateway's own answers (an unknown route or an unsigned request, a
   denied or badly signed one, throttling, a timeout) in the service's error shape, with the
   `X-Correlation-Id` header (API Gateway's request id).
+
+`apply` gives an API that `chalice deploy` made (`make deploy` runs it right after) the throttling
+and the gateway responses, through API Gateway's API, and deploys the stage again so they take
+effect. chalice deploy has no aliases or CodeDeploy, so the canary is the packaged template's only.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib import clients
 from chalicelib import constants as C
 
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
+
 SETTINGS_FILE = Path(__file__).resolve().parent / "release.json"
+CHALICE_DEPLOYED = Path(__file__).resolve().parent.parent / ".chalice" / "deployed"  # chalice deploy's records
 ALIAS = "live"
 API_FUNCTION = "APIHandler"  # chalice package's logical ids
 API = "RestAPI"
@@ -250,22 +261,66 @@ def render(template: dict[str, Any], settings: StageRelease) -> dict[str, Any]:
     return out
 
 
+# -- an API chalice deploy made -----------------------------------------------------------------------
+
+def deployed_rest_api(stage: str, deployed: Path = CHALICE_DEPLOYED) -> str:
+    """The id of the REST API `chalice deploy --stage <stage>` made (.chalice/deployed/<stage>.json)."""
+    record = deployed / f"{stage}.json"
+    if not record.exists():
+        raise SettingsError(f"{record} does not exist: run chalice deploy --stage {stage} first")
+    apis = [r["rest_api_id"] for r in json.loads(record.read_text()).get("resources", [])
+            if r.get("resource_type") == "rest_api"]
+    if not apis:
+        raise SettingsError(f"{record} names no REST API")
+    return str(apis[0])
+
+
+def apply_to_api(client: APIGatewayClient, rest_api_id: str, settings: StageRelease) -> None:
+    """The gateway responses on a deployed API, a new deployment of its stage (gateway responses take
+    effect with one), then the stage's throttling (a stage setting, kept across deployments)."""
+    for kind, response in gateway_responses().items():
+        status = {"statusCode": response["statusCode"]} if "statusCode" in response else {}
+        client.put_gateway_response(restApiId=rest_api_id, responseType=kind,  # type: ignore[arg-type]
+                                    responseParameters=response["responseParameters"],
+                                    responseTemplates=response["responseTemplates"], **status)
+    client.create_deployment(restApiId=rest_api_id, stageName=C.API_STAGE,
+                             description="gateway responses of pipeline/release.json")
+    client.update_stage(restApiId=rest_api_id, stageName=C.API_STAGE, patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": f"{settings.throttling.rate_per_second:g}"},
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(settings.throttling.burst)},
+    ])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.release", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", required=True, help="the Chalice stage (dev, dev-dr, prod, prod-dr)")
-    parser.add_argument("template", type=Path, help="chalice package's sam.json, rewritten in place")
+    commands = parser.add_subparsers(dest="command", required=True)
+    render_command = commands.add_parser("render", help="write the settings into chalice package's sam.json")
+    render_command.add_argument("--stage", required=True, help="the Chalice stage (dev, dev-dr, prod, prod-dr)")
+    render_command.add_argument("template", type=Path, help="chalice package's sam.json, rewritten in place")
+    apply_command = commands.add_parser("apply", help="throttling and gateway responses on chalice deploy's API")
+    apply_command.add_argument("--stage", required=True, help="the Chalice stage (dev, dev-dr, prod, prod-dr)")
+    apply_command.add_argument("--region", help="the API's region (default: AWS_DEFAULT_REGION, as chalice's)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.stage)
-        rendered = render(json.loads(args.template.read_text()), settings)
+        if args.command == "render":
+            rendered = render(json.loads(args.template.read_text()), settings)
+            args.template.write_text(json.dumps(rendered, indent=2) + "\n")
+            print(f"{args.template}: alias {ALIAS}, {settings.traffic_shift}, throttling "
+                  f"{settings.throttling.rate_per_second:g}/s burst {settings.throttling.burst}, "
+                  f"{len(GATEWAY_RESPONSES)} gateway responses")
+            return 0
+        region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+        if not region:
+            raise SettingsError("no region: give --region or set AWS_DEFAULT_REGION, as for chalice deploy")
+        api = deployed_rest_api(args.stage)
+        apply_to_api(clients.apigateway(region, "operator"), api, settings)
     except SettingsError as error:
         print(f"pipeline.release: {error}", file=sys.stderr)
         return 2
-    args.template.write_text(json.dumps(rendered, indent=2) + "\n")
-    print(f"{args.template}: alias {ALIAS}, {settings.traffic_shift}, throttling "
-          f"{settings.throttling.rate_per_second:g}/s burst {settings.throttling.burst}, "
-          f"{len(GATEWAY_RESPONSES)} gateway responses")
+    print(f"API {api} ({region}, stage {C.API_STAGE}): throttling {settings.throttling.rate_per_second:g}/s "
+          f"burst {settings.throttling.burst}, {len(GATEWAY_RESPONSES)} gateway responses, deployed again")
     return 0
 
 

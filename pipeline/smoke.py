@@ -29,8 +29,8 @@ from typing import Any
 
 import requests
 
+from chalicelib import clients, names
 from chalicelib import constants as C
-from chalicelib import names
 from chalicelib.times import format_time
 
 SMOKE_SERVICE = "devops-metrics-smoke"
@@ -212,12 +212,11 @@ class Smoke:
 
 def stack_endpoint(stage: str, region: str) -> str:
     """The EndpointURL output of the app stack the pipeline deploys in `region`."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     stack = names.app_stack(stage, region)
     try:
-        described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+        described = clients.cloudformation(region, "operator").describe_stacks(StackName=stack)
     except (BotoCoreError, ClientError) as error:
         raise SmokeFailed(f"the app stack {stack} in {region} could not be read: {error}") from error
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}

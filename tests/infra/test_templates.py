@@ -185,16 +185,24 @@ def test_the_package_carries_hash_checked_bytecode_for_every_module(packaged: di
 def test_make_deploy_ships_the_compiled_package_though_other_runs_wrote_bytecode(tmp_path: Path) -> None:
     """chalice deploy and chalice package share one package cache (.chalice/deployments/) keyed by a
     hash of the app's files, chalicelib/__pycache__ included. make deploy builds and compiles the
-    package, then runs chalice on it; here `package` stands in for `deploy`, which needs AWS."""
+    package, then runs chalice on it, then the release settings on what it deployed; here `package`
+    stands in for `deploy` and `render` for `apply`, which need AWS (apply runs against the emulator
+    in tests/integration/test_release_apply.py)."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     # what a test run or the local stack leaves behind: bytecode of modules app.py imports lazily
     subprocess.run([sys.executable, "-c", "import chalicelib.delivery, chalicelib.health_check"], cwd=ROOT,
                    env=env, check=True)
-    result = subprocess.run(["make", "deploy", "STAGE=prod-dr", f"CHALICE_DEPLOY=package --stage prod-dr {tmp_path}"],
+    result = subprocess.run(["make", "deploy", "STAGE=prod-dr", f"CHALICE_DEPLOY=package --stage prod-dr {tmp_path}",
+                             f"RELEASE_APPLY={sys.executable} -m pipeline.release render --stage prod-dr "
+                             f"{tmp_path}/sam.json"],
                             capture_output=True, text=True, cwd=ROOT, timeout=600,
                             env={**env, "AWS_DEFAULT_REGION": "us-west-2"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Reusing existing deployment package" in result.stdout
+    # the release step ran after chalice, on what chalice wrote
+    assert "throttling 200/s burst 400" in result.stdout
+    assert json.loads((tmp_path / "sam.json").read_text())["Resources"]["APIHandler"]["Properties"][
+        "AutoPublishAlias"] == "live"
     missing, stale = bytecode_problems(tmp_path / "deployment.zip", REQUIRED_MODULES)
     assert missing == [] and stale == [], f"without a .pyc: {missing[:10]}; not matching by hash: {stale[:10]}"
 
