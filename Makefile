@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 # checkov pins an old boto3, so it gets a virtual environment of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# CloudFormation's Serverless transform (aws-sam-translator) pins an older pydantic: its own too.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
 
 .PHONY: up test smoke bench load clean vendor build deploy package openapi
 
@@ -22,6 +25,11 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
+$(SAM_STAMP): requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $(SAM_STAMP)
+
 ## up: start moto, the regional stacks, both apps and the demo data (Ctrl-C stops). ARGS="--no-demo-data"
 up: $(STAMP)
 	$(PY) -m local up $(ARGS)
@@ -35,7 +43,7 @@ $(CHROMIUM_STAMP): $(STAMP)
 	touch $(CHROMIUM_STAMP)
 
 ## test: the whole suite: unit, integration (moto server), end-to-end (local stack), templates (cfn-lint, checkov)
-test: $(STAMP) $(CHECKOV_STAMP) $(CHROMIUM_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(SAM_STAMP) $(CHROMIUM_STAMP)
 	$(PY) -m pytest $(ARGS)
 
 # aws-xray-sdk goes into the Lambda package through vendor/, without its botocore dependency.
@@ -110,4 +118,4 @@ load: $(STAMP)
 	$(PY) -m tests.benchmarks.load $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .local-stack .pytest_cache vendor
+	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) .local-stack .pytest_cache vendor

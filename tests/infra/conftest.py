@@ -1,9 +1,12 @@
-"""What the template tests share: the app packaged as `make package` and the pipeline's build package it."""
+"""What the template tests share: the app packaged as `make package` and the pipeline's build package it,
+and that package as CloudFormation's Serverless transform turns it into the stack it deploys."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,4 +26,22 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                 capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
         out[stage] = target
+    return out
+
+
+SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"  # make test installs it (requirements-sam.txt)
+APP_STACKS = {"prod": ("us-east-1", "devops-metrics-prod-app"), "prod-dr": ("us-west-2", "devops-metrics-prod-dr-app")}
+
+
+@pytest.fixture(scope="session")
+def transformed(packaged: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """Each packaged template after the Serverless transform (tests/infra/sam_transform.py), in the
+    region and stack the pipeline deploys it to."""
+    out = {}
+    for stage, (region, stack) in APP_STACKS.items():
+        result = subprocess.run([str(SAM_PYTHON), str(ROOT / "tests" / "infra" / "sam_transform.py"),
+                                 str(packaged[stage] / "sam.json"), region, stack],
+                                capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        out[stage] = json.loads(result.stdout)
     return out

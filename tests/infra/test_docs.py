@@ -31,9 +31,11 @@ def test_the_makefile_targets_exist_and_bootstrap_the_venv() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^up: \$\(STAMP\)$", makefile, re.M)
     # the suite installs what it needs itself: its virtual environments, and the browser for the report
-    assert re.search(r"^test: \$\(STAMP\) \$\(CHECKOV_STAMP\) \$\(CHROMIUM_STAMP\)$", makefile, re.M)
+    assert re.search(r"^test: \$\(STAMP\) \$\(CHECKOV_STAMP\) \$\(SAM_STAMP\) \$\(CHROMIUM_STAMP\)$", makefile,
+                     re.M)
     assert "apt-get install" in makefile and "chromium" in makefile
-    assert "-r requirements-dev.txt" in makefile
+    assert all(f"-r {r}" in makefile for r in ("requirements-dev.txt", "requirements-checkov.txt",
+                                               "requirements-sam.txt"))
 
 
 # ---- the documentation's links -------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +126,56 @@ def test_api_gateways_own_answers_use_the_error_shape_and_the_correlation_id(
     assert responses["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
     unsigned = filled(responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"])["error"]
     assert "SigV4" in unsigned["message"] and "No route matches" in unsigned["message"]
+
+
+# -- after CloudFormation's Serverless transform: what the stack really holds ------------------------
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+@pytest.mark.parametrize("stage", ["prod", "prod-dr"])
+def test_after_the_transform_codedeploy_shifts_the_live_alias_and_rolls_back_on_either_alarm(
+        transformed: dict[str, dict[str, Any]], stage: str) -> None:
+    template = transformed[stage]
+    (alias_id, alias), = of_type(template, "AWS::Lambda::Alias").items()
+    (version_id, _), = of_type(template, "AWS::Lambda::Version").items()
+    (group_id, group), = of_type(template, "AWS::CodeDeploy::DeploymentGroup").items()
+    assert len(of_type(template, "AWS::CodeDeploy::Application")) == 1
+    assert alias["Properties"]["Name"] == "live"
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    assert alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["DeploymentGroupName"] == {"Ref": group_id}
+    group = group["Properties"]
+    assert group["DeploymentConfigName"] == {"Fn::Sub": ["CodeDeployDefault.Lambda${ConfigName}",
+                                                         {"ConfigName": "Canary10Percent5Minutes"}]}
+    assert group["AlarmConfiguration"] == {"Enabled": True, "Alarms": [
+        {"Name": {"Ref": "CanaryErrorsAlarm"}}, {"Name": {"Ref": "CanaryApi5xxAlarm"}}]}
+    assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
+    assert group["ServiceRoleArn"] == {"Fn::GetAtt": ["CodeDeployRole", "Arn"]}
+    # the errors alarm follows the version this release publishes
+    dimensions = {d["Name"]: d["Value"] for d in template["Resources"]["CanaryErrorsAlarm"]["Properties"]["Dimensions"]}
+    assert dimensions["ExecutedVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    # API Gateway invokes the alias: every integration, and the permission
+    body = of_type(template, "AWS::ApiGateway::RestApi")["RestAPI"]["Properties"]["Body"]
+    uris = [op["x-amazon-apigateway-integration"]["uri"] for methods in body["paths"].values()
+            for op in methods.values() if "x-amazon-apigateway-integration" in op]
+    assert uris and all(uri["Fn::Sub"][1] == {"Alias": {"Ref": alias_id}} for uri in uris)
+    assert template["Resources"]["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": alias_id}
+    assert set(release.GATEWAY_RESPONSES) == set(body["x-amazon-apigateway-gateway-responses"])
+    (stage_resource,) = of_type(template, "AWS::ApiGateway::Stage").values()
+    assert stage_resource["Properties"]["StageName"] == C.API_STAGE
+    assert stage_resource["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == SETTINGS[stage][
+        "throttling"]["rate_per_second"]
+
+
+@pytest.mark.parametrize("stage", ["prod", "prod-dr"])
+def test_the_transformed_template_is_cfn_lint_clean_with_info_rules(
+        transformed: dict[str, dict[str, Any]], stage: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{stage}.json"
+    path.write_text(json.dumps(transformed[stage]))
+    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "-c", "I", "--", str(path)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_dev_shifts_all_at_once_and_every_stage_has_settings(packaged: dict[str, Path]) -> None:
