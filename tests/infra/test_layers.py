@@ -29,11 +29,12 @@ ALLOWED: dict[str, set[str]] = {
     "local": {"app", "chalicelib", "ops", "dashboards", "dr", "pipeline", "local"},
     "tests": set(PROJECT),
 }
-SKIPPED = {".venv", ".venv-checkov", "vendor", ".chalice", ".git", "build", ".local-stack"}
+SKIPPED = {"vendor", ".chalice", ".git", "build", ".local-stack"}  # and every virtual environment, .venv*
 
 
 def python_files() -> list[Path]:
-    return sorted(p for p in ROOT.rglob("*.py") if not SKIPPED & set(p.relative_to(ROOT).parts))
+    return sorted(p for p in ROOT.rglob("*.py") if not SKIPPED & set(p.relative_to(ROOT).parts)
+                  and not p.relative_to(ROOT).parts[0].startswith(".venv"))
 
 
 def layer_of(path: Path) -> str:
