@@ -130,6 +130,17 @@ def test_the_sweep_reads_only_what_changed_since_its_checkpoint(regions) -> None
     assert heartbeat is not None and heartbeat["source_region"] == PRIMARY
 
 
+def pending_changes(regions: Regions, pk: str, count: int, spacing_seconds: int) -> tuple[Table, Table, datetime,
+                                                                                     ReplicationSweep]:
+    """`count` changes in the primary, `spacing_seconds` apart back from now, all since a checkpoint 3
+    hours old: the primary, the replica, now, and a sweep between them."""
+    primary, replica = regions.table(PRIMARY), regions.table(DR)
+    now = datetime.now(timezone.utc)
+    put_items(primary, [item(pk, f"{i:05d}", now - timedelta(seconds=spacing_seconds * i)) for i in range(count)])
+    ControlStore(primary).put(C.SWEEP_CHECKPOINT_SK, {"watermark": format_time(now - timedelta(hours=3))})
+    return primary, replica, now, ReplicationSweep(primary, Replicator(replica, PRIMARY))
+
+
 def source_puts(table: Table) -> list[str]:
     """The sk of every PutItem sent to `table`, from now on."""
     puts: list[str] = []
@@ -140,11 +151,7 @@ def source_puts(table: Table) -> list[str]:
 
 def test_a_sweep_saves_its_checkpoint_once_per_thousand_changes_and_where_it_stopped(regions) -> None:
     # given 2,500 changes over two hours since the checkpoint
-    primary, replica = regions.table(PRIMARY), regions.table(DR)
-    now = datetime.now(timezone.utc)
-    put_items(primary, [item("c", f"{i:05d}", now - timedelta(seconds=2 * i)) for i in range(2500)])
-    ControlStore(primary).put(C.SWEEP_CHECKPOINT_SK, {"watermark": format_time(now - timedelta(hours=3))})
-    sweep = ReplicationSweep(primary, Replicator(replica, PRIMARY))
+    primary, replica, now, sweep = pending_changes(regions, "c", 2500, 2)
     puts = source_puts(primary)
 
     # when one sweep runs out of budget during its first transaction, and the next one finishes
@@ -177,11 +184,7 @@ class Killed(BaseException):
 
 
 def test_a_sweep_killed_at_a_random_point_converges_when_run_again(regions) -> None:
-    primary, replica = regions.table(PRIMARY), regions.table(DR)
-    now = datetime.now(timezone.utc)
-    put_items(primary, [item("m", f"{i:05d}", now - timedelta(seconds=5 * i)) for i in range(1500)])
-    ControlStore(primary).put(C.SWEEP_CHECKPOINT_SK, {"watermark": format_time(now - timedelta(hours=3))})
-    sweep = ReplicationSweep(primary, Replicator(replica, PRIMARY))
+    primary, replica, now, sweep = pending_changes(regions, "m", 1500, 5)
     for seed in (1, 2, 3):
         writes = {"n": 0, "die_at": random.Random(seed).randint(1, 4)}  # 1,500 changes: 15 transactions
 
