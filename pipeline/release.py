@@ -39,12 +39,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib import clients
 from chalicelib import constants as C
+from ops.templates import ROOT
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
 
-SETTINGS_FILE = Path(__file__).resolve().parent / "release.json"
-CHALICE_DEPLOYED = Path(__file__).resolve().parent.parent / ".chalice" / "deployed"  # chalice deploy's records
+SETTINGS_FILE = ROOT / "pipeline" / "release.json"
+CHALICE_DEPLOYED = ROOT / ".chalice" / "deployed"  # chalice deploy's records
 ALIAS = "live"
 API_FUNCTION = "APIHandler"  # chalice package's logical ids
 API = "RestAPI"
@@ -132,10 +133,6 @@ def gateway_responses() -> dict[str, Any]:
 def _function_name() -> dict[str, Any]:
     """The API function's name, as chalice package derives it: the stack name without its -app."""
     return {"Fn::Select": [0, {"Fn::Split": ["-app", {"Ref": "AWS::StackName"}]}]}
-
-
-def _skip(check: str, why: str) -> dict[str, str]:
-    return {"id": check, "comment": why}
 
 
 def _alarms(settings: StageRelease) -> dict[str, Any]:
